@@ -89,7 +89,24 @@ export function tensorRawBytes(t) {
   return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 }
 
-/** Write a JSON file with 2-space indentation and trailing newline. */
+/** JSON with 2-space indentation, but arrays of primitives kept on one line. */
+export function prettyJSON(v, indent = '') {
+  if (Array.isArray(v)) {
+    if (v.every((x) => x === null || typeof x !== 'object')) return JSON.stringify(v);
+    const inner = indent + '  ';
+    return '[\n' + v.map((x) => inner + prettyJSON(x, inner)).join(',\n') + '\n' + indent + ']';
+  }
+  if (v !== null && typeof v === 'object') {
+    const keys = Object.keys(v).filter((k) => v[k] !== undefined);
+    if (keys.length === 0) return '{}';
+    const inner = indent + '  ';
+    return '{\n' + keys.map((k) => inner + JSON.stringify(k) + ': ' + prettyJSON(v[k], inner)).join(',\n') +
+      '\n' + indent + '}';
+  }
+  return JSON.stringify(v);
+}
+
+/** Write a JSON file (prettyJSON) with a trailing newline. */
 export function writeJSON(file, obj) {
-  fs.writeFileSync(file, JSON.stringify(obj, null, 2) + '\n');
+  fs.writeFileSync(file, prettyJSON(obj) + '\n');
 }
