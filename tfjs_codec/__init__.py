@@ -1,0 +1,38 @@
+"""tfjs_codec: read and write the TensorFlow.js weights format with numpy alone.
+
+``model.json`` + ``*.bin`` shards, bit-exact with what tfjs-core's
+``decodeWeights`` does in the browser, and quantization parameters bit-exact with
+the ``tensorflowjs`` converter. The on-disk format is described in
+:mod:`tfjs_codec.format`.
+
+    >>> import tfjs_codec as tc
+    >>> with tc.load("fixtures/browser_dense") as model:        # doctest: +SKIP
+    ...     kernel = model["dense_Dense1/kernel"]
+    ...     tc.save("out", {**model.weights, "dense_Dense1/kernel": kernel * 0.5}, like=model)
+
+PyTorch support lives in :mod:`tfjs_codec.torch`, imported only on request.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import TfjsFormatError, TfjsFormatWarning
+from .manifest import WeightSpec
+from .quantization import dequantize, quantize
+from .reader import Model, decode_weights, load
+from .writer import encode_weights, save
+
+__all__ = [
+    "Model",
+    "TfjsFormatError",
+    "TfjsFormatWarning",
+    "WeightSpec",
+    "decode_weights",
+    "dequantize",
+    "encode_weights",
+    "load",
+    "quantize",
+    "save",
+    "__version__",
+]

@@ -1,0 +1,599 @@
+"""Encode weights, cut them into shards and commit a model atomically.
+
+Writing streams: each weight's bytes go to the current shard file as they are
+produced (quantized in bounded chunks), and no whole-model buffer is built.
+
+Commit protocol of :func:`save` (a crash at any point leaves the previous model
+loadable, bit-exact, or the new one complete, never a mix):
+
+1. every new shard is written to a temporary file in the target directory and
+   fsynced;
+2. a shard whose target name is free is renamed to it; one whose name is taken
+   by identical bytes is dropped (the existing file is kept, untouched); one
+   whose name is taken by other bytes gets a fresh name
+   (``group1-shard1of2-1a2b3c4d.bin``), since tfjs reads whatever ``paths`` says;
+3. the manifest is written to a temporary file, fsynced, and renamed over the
+   old one in one step; the directory is fsynced;
+4. only then are the old shards the old manifest named, and leftovers of
+   interrupted saves, deleted.
+
+A failure before step 3 removes what this save created. Saving over files that
+are currently mapped works: existing files are never written in place.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import math
+import os
+import re
+import secrets
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from .dtypes import DTYPES, QUANTIZATION_DTYPES, STRING_LENGTH_DTYPE, weight_dtype_of
+from .errors import TfjsFormatError, TfjsFormatWarning
+from .format import DEFAULT_SHARD_SIZE, MODEL_JSON, SHARD_NAME
+from .manifest import check_path, parse_manifest, parse_model_json
+from .quantization import _warn_float16_overflow, iter_quantized, quantization_metadata, quantization_problem
+from .reader import Model, load
+
+__all__ = ["save", "encode_weights", "QuantizeSpec"]
+
+QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]
+
+#: Bytes written per call when streaming a large buffer.
+WRITE_CHUNK = 1 << 22
+
+_TEMP_PREFIX = ".tfjs_codec-"
+_TEMP_RE = re.compile(r"^\.tfjs_codec-.*\.tmp$")
+_SHARD_RE = re.compile(r"^group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin$")
+
+#: Lossless widenings applied without like (the rest is refused, never cast silently).
+_WIDEN = {"f": "float32", "i": "int32", "u": "int32", "b": "bool", "c": "complex64"}
+
+
+@dataclass
+class _Item:
+    """One weight to write: its manifest entry and a producer of its bytes."""
+
+    entry: dict[str, Any]
+    nbytes: int
+    chunks: Callable[[], Iterable[Any]]
+
+
+@dataclass
+class _Group:
+    items: list[_Item]
+    sizes: list[int]
+    paths: list[str]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(i.nbytes for i in self.items)
+
+
+def quantization_map(names: Sequence[str], quantize: QuantizeSpec) -> dict[str, str]:
+    """Which quantization dtype each name gets, as tensorflowjs' ``quantization_dtype_map``.
+
+    Args:
+        names: candidate weight names (the float32 ones).
+        quantize: None; a dtype name for every name; or ``{dtype: patterns}``
+            where patterns is an fnmatch pattern, a list of them, or True (the
+            single fall-through dtype for names no pattern matched).
+
+    Raises:
+        ValueError: unknown dtype, two fall-throughs, or two dtypes matching one name.
+    """
+    if quantize is None:
+        return {}
+    if isinstance(quantize, str):
+        quantize = {quantize: True}
+    result: dict[str, str] = {}
+    fallthrough = None
+    for qdtype, patterns in quantize.items():
+        if qdtype not in QUANTIZATION_DTYPES:
+            raise ValueError(f"unknown quantization dtype {qdtype!r}; expected one of {', '.join(QUANTIZATION_DTYPES)}")
+        if patterns is True:
+            if fallthrough is not None:
+                raise ValueError(f"more than one fall-through quantization dtype ({fallthrough!r}, {qdtype!r})")
+            fallthrough = qdtype
+            continue
+        if patterns is False or patterns is None:
+            continue
+        for pattern in [patterns] if isinstance(patterns, str) else patterns:
+            for name in fnmatch.filter(names, pattern):
+                if result.get(name, qdtype) != qdtype:
+                    raise ValueError(f"two quantization dtypes, {result[name]!r} and {qdtype!r}, match weight {name!r}")
+                result[name] = qdtype
+    if fallthrough is not None:
+        for name in names:
+            result.setdefault(name, fallthrough)
+    return result
+
+
+def _as_array(name: str, value: Any) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except Exception as exc:  # e.g. a torch tensor that requires grad
+        raise TfjsFormatError(f"cannot be converted to an array: {exc}", weight=name) from None
+
+
+def _target_dtype(name: str, array: np.ndarray, expected: str | None) -> str:
+    actual = weight_dtype_of(array)
+    if expected is None:
+        if actual is not None:
+            return actual
+        widened = _WIDEN.get(array.dtype.kind)
+        if widened and np.can_cast(array.dtype, DTYPES[widened].numpy, "safe"):
+            return widened
+        raise TfjsFormatError(
+            f"dtype {array.dtype} has no lossless TensorFlow.js dtype; convert it explicitly "
+            f"(for example .astype('float32') or .astype('int32'))",
+            weight=name,
+            field="dtype",
+        )
+    if actual == expected:
+        return expected
+    if expected != "string" and actual != "string" and np.can_cast(array.dtype, DTYPES[expected].numpy, "safe"):
+        return expected
+    raise TfjsFormatError(
+        f"dtype {array.dtype} does not match the model's {expected}; convert it explicitly", weight=name, field="dtype"
+    )
+
+
+def _string_bytes(name: str, array: np.ndarray) -> bytes:
+    parts = []
+    for i, value in enumerate(array.reshape(-1).tolist()):
+        if isinstance(value, str):
+            value = value.encode("utf-8")
+        elif not isinstance(value, (bytes, bytearray, memoryview)):
+            raise TfjsFormatError(f"element {i} is {type(value).__name__}, expected bytes or str", weight=name, field="dtype")
+        value = bytes(value)
+        parts.append(len(value).to_bytes(STRING_LENGTH_DTYPE.itemsize, "little"))
+        parts.append(value)
+    return b"".join(parts)
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind or a.dtype.itemsize != b.dtype.itemsize:
+        return False
+    if a.dtype.kind == "O":
+        return bool(np.array_equal(a, b))
+    a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+    b = np.ascontiguousarray(b, dtype=b.dtype.newbyteorder("<"))
+    return bool(np.array_equal(a.reshape(-1).view(np.uint8), b.reshape(-1).view(np.uint8)))
+
+
+def _item(
+    name: str,
+    value: Any,
+    *,
+    entry: dict[str, Any],
+    expected_dtype: str | None,
+    expected_shape: tuple[int, ...] | None,
+    qdtype: str | None,
+    like: Model | None,
+) -> _Item:
+    array = _as_array(name, value)
+    if expected_shape is not None and tuple(array.shape) != expected_shape:
+        raise TfjsFormatError(
+            f"shape {tuple(array.shape)} does not match the model's {expected_shape}", weight=name, field="shape"
+        )
+    dtype = _target_dtype(name, array, expected_dtype)
+    entry = dict(entry)
+    entry["shape"] = list(array.shape)
+    entry["dtype"] = dtype
+    entry.pop("quantization", None)
+    if like is not None and name in like.specs and qdtype is not None:
+        spec = like.specs[name]
+        if spec.quantization is not None and spec.quantization["dtype"] == qdtype:
+            if value is like.weights[name] or _same_bits(array, like.weights[name]):
+                entry["quantization"] = spec.entry["quantization"]
+                return _Item(entry, spec.nbytes, lambda: [like.raw(name)])
+    if dtype == "string":
+        data = _string_bytes(name, array)
+        return _Item(entry, len(data), lambda: [data])
+    contiguous = np.ascontiguousarray(array, dtype=DTYPES[dtype].numpy)
+    if qdtype is not None and dtype in ("float32", "int32"):
+        problem = quantization_problem(contiguous, qdtype)
+        if problem is not None:
+            warnings.warn(f"weight {name!r} is left unquantized: {problem}", TfjsFormatWarning, stacklevel=4)
+        else:
+            meta = quantization_metadata(contiguous, qdtype)
+            if qdtype == "float16":
+                _warn_float16_overflow(contiguous, name)
+            entry["quantization"] = meta
+            nbytes = contiguous.size * DTYPES[qdtype].itemsize  # type: ignore[operator]
+            return _Item(entry, nbytes, lambda: iter_quantized(contiguous, meta))
+    return _Item(entry, contiguous.nbytes, lambda: [memoryview(contiguous.reshape(-1)).cast("B")] if contiguous.size else [])
+
+
+def _cut(total: int, shard_size: int, group_index: int) -> tuple[list[int], list[str]]:
+    if shard_size <= 0:
+        raise ValueError(f"shard_size must be a positive number of bytes, got {shard_size}")
+    count = math.ceil(total / shard_size)
+    sizes = [min(shard_size, total - i * shard_size) for i in range(count)]
+    paths = [SHARD_NAME.format(group=group_index + 1, index=i + 1, count=count) for i in range(count)]
+    return sizes, paths
+
+
+def _plan(
+    weights: Mapping[str, Any],
+    *,
+    like: Model | None,
+    quantize: QuantizeSpec,
+    shard_size: int | None,
+) -> list[_Group]:
+    if like is None:
+        names = list(weights)
+        arrays = {n: _as_array(n, weights[n]) for n in names}
+        floats = [n for n in names if weight_dtype_of(arrays[n]) == "float32" or (arrays[n].dtype.kind == "f" and arrays[n].dtype.itemsize < 4)]
+        qmap = quantization_map(floats, quantize)
+        items = [
+            _item(n, arrays[n], entry={"name": n}, expected_dtype=None, expected_shape=None, qdtype=qmap.get(n), like=None)
+            for n in names
+        ]
+        group = _Group(items, [], [])
+        group.sizes, group.paths = _cut(group.total, shard_size or DEFAULT_SHARD_SIZE, 0)
+        return [group]
+
+    missing = [n for n in like.specs if n not in weights]
+    if missing:
+        raise TfjsFormatError(f"missing from the weights to save (the model has it; {len(missing)} missing in all)", weight=missing[0])
+    extra = [n for n in weights if n not in like.specs]
+    if extra:
+        raise TfjsFormatError(f"is not in the model given as like= ({len(extra)} unknown name(s) in all)", weight=extra[0])
+    if quantize is not None:
+        qmap = quantization_map([n for n, s in like.specs.items() if s.dtype == "float32"], quantize)
+    else:
+        qmap = {n: s.quantization["dtype"] for n, s in like.specs.items() if s.quantization}
+    groups = []
+    for g, buf in zip(like.groups, like.buffers):
+        items = []
+        for entry in g.entries:
+            spec = like.specs[entry["name"]]
+            items.append(
+                _item(
+                    spec.name,
+                    weights[spec.name],
+                    entry=dict(entry),
+                    expected_dtype=spec.dtype,
+                    expected_shape=spec.shape,
+                    qdtype=qmap.get(spec.name),
+                    like=like,
+                )
+            )
+        group = _Group(items, [], [], raw=dict(g.raw))
+        if shard_size is not None:
+            group.sizes, group.paths = _cut(group.total, shard_size, g.index)
+        elif group.total == buf.total or len(g.paths) == 1:
+            group.sizes, group.paths = ([group.total] if len(g.paths) == 1 else list(buf.sizes)), list(g.paths)
+        else:
+            first = buf.sizes[0] if buf.sizes and buf.sizes[0] > 0 else DEFAULT_SHARD_SIZE
+            group.sizes, group.paths = _cut(group.total, first, g.index)
+        groups.append(group)
+    return groups
+
+
+def _stream(groups: Sequence[_Group], open_shard: Callable[[int, int, int], Any], progress: Callable[[int, int], None] | None) -> None:
+    """Write every group's bytes, cut at its planned shard sizes."""
+    grand_total = sum(g.total for g in groups)
+    done = 0
+    for gi, group in enumerate(groups):
+        shard = 0
+        left = group.sizes[0] if group.sizes else 0
+        sink = open_shard(gi, 0, group.sizes[0]) if group.sizes else None
+        for item in group.items:
+            for chunk in item.chunks():
+                view = memoryview(chunk).cast("B") if not isinstance(chunk, np.ndarray) else memoryview(np.ascontiguousarray(chunk).reshape(-1)).cast("B")
+                while view.nbytes:
+                    while left == 0:
+                        sink.close()
+                        shard += 1
+                        left = group.sizes[shard]
+                        sink = open_shard(gi, shard, left)
+                    n = min(left, view.nbytes, WRITE_CHUNK)
+                    sink.write(view[:n])
+                    view = view[n:]
+                    left -= n
+                    done += n
+                    if progress is not None:
+                        progress(done, grand_total)
+        if sink is not None:
+            sink.close()
+        for extra in range(shard + 1, len(group.sizes)):  # zero-byte trailing shards
+            open_shard(gi, extra, 0).close()
+
+
+class _MemorySink:
+    def __init__(self, out: list[bytes]) -> None:
+        self._out = out
+        self._buf = bytearray()
+
+    def write(self, data: memoryview) -> None:
+        self._buf += data
+
+    def close(self) -> None:
+        self._out.append(bytes(self._buf))
+
+
+def _manifest_of(groups: Sequence[_Group]) -> list[dict[str, Any]]:
+    manifest = []
+    for g in groups:
+        raw = dict(g.raw)
+        raw["paths"] = list(g.paths)
+        raw["weights"] = [i.entry for i in g.items]
+        manifest.append(raw)
+    return manifest
+
+
+def encode_weights(
+    weights: Mapping[str, Any], *, quantize: QuantizeSpec = None, shard_size: int | None = None
+) -> tuple[list[dict[str, Any]], list[list[bytes]]]:
+    """Encode weights in memory, as ``tensorflowjs.write_weights`` lays them out.
+
+    Args:
+        weights: name -> array-like (float32, int32, bool, complex64, or
+            bytes/str for strings; narrower ints and floats are widened
+            losslessly; anything else is refused).
+        quantize: see :func:`save`.
+        shard_size: bytes per shard (default 4 MiB).
+
+    Returns:
+        ``(manifest, buffers)``: one group, whose shard bytes are ``buffers[0]``.
+    """
+    groups = _plan(weights, like=None, quantize=quantize, shard_size=shard_size)
+    buffers: list[list[bytes]] = [[] for _ in groups]
+    _stream(groups, lambda gi, si, n: _MemorySink(buffers[gi]), None)
+    return _manifest_of(groups), buffers
+
+
+def _resolve_like(like: Model | str | os.PathLike[str] | None) -> tuple[Model | None, bool]:
+    if like is None or isinstance(like, Model):
+        return like, False
+    return load(like), True
+
+
+def save(
+    out: str | os.PathLike[str],
+    weights: Mapping[str, Any],
+    *,
+    like: Model | str | os.PathLike[str] | None = None,
+    quantize: QuantizeSpec = None,
+    shard_size: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Write a TensorFlow.js model atomically.
+
+    Args:
+        out: the manifest path to write (``.../model.json``) or a directory
+            (created if needed; the file is ``model.json``, or ``like``'s
+            manifest name).
+        weights: name -> array-like. With ``like``, exactly its weight names,
+            shapes and dtypes (lossless widening accepted); without, any names.
+        like: a loaded model or a path to one whose structure is copied: the
+            JSON (topology, format, signature, ...), the groups and their order,
+            each weight's manifest entry and quantization kind, the shard paths
+            and cut points (a group whose byte size changed is re-cut at the
+            source's first-shard size and named as tensorflowjs names shards; a
+            single-shard group stays a single shard of the same name), and the
+            sidecar files (``model_meta.json``, ``metadata.json``). Unchanged
+            quantized weights are passed through byte for byte.
+        quantize: None (keep ``like``'s quantization, or none), a dtype
+            (``"uint8"``, ``"uint16"``, ``"float16"``) for every float32
+            weight, or ``{dtype: patterns}`` with fnmatch patterns or True for
+            the fall-through dtype. Applies to float32 weights only. A weight
+            affine quantization cannot represent (no elements, NaN or Inf) is
+            left unquantized with a ``TfjsFormatWarning``.
+        shard_size: bytes per shard; None keeps ``like``'s layout, or 4 MiB.
+        progress: called as ``progress(bytes_done, bytes_total)`` while writing.
+
+    Returns:
+        The path of the manifest written.
+
+    Raises:
+        TfjsFormatError: a weight missing, unknown, or of the wrong shape or dtype.
+        OSError: the directory cannot be written; the previous model is intact.
+    """
+    like_model, opened = _resolve_like(like)
+    try:
+        groups = _plan(weights, like=like_model, quantize=quantize, shard_size=shard_size)
+        out_path = Path(out)
+        if out_path.suffix == ".json" and not out_path.is_dir():
+            manifest_path = out_path
+        else:
+            manifest_path = out_path / (like_model.path.name if like_model is not None and like_model.path else MODEL_JSON)
+        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        if like_model is not None:
+            document: Any = _document_like(like_model, _manifest_of(groups))
+        else:
+            document = {"weightsManifest": _manifest_of(groups), "convertedBy": _generator()}
+        _commit(manifest_path, groups, document, like_model, progress)
+        return manifest_path
+    finally:
+        if opened and like_model is not None:
+            like_model.close()
+
+
+def _generator() -> str:
+    from . import __version__
+
+    return f"tfjs_codec {__version__}"
+
+
+def _document_like(like: Model, manifest: list[dict[str, Any]]) -> Any:
+    if isinstance(like.json, list):
+        return manifest
+    document = dict(like.json)
+    document["weightsManifest"] = manifest
+    return document
+
+
+def _fsync_dir(directory: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _FileSink:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._f = open(path, "xb")
+
+    def write(self, data: memoryview) -> None:
+        self._f.write(data)
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+
+def _same_file_bytes(a: Path, b: Path) -> bool:
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while True:
+                x = fa.read(1 << 20)
+                if x != fb.read(1 << 20):
+                    return False
+                if not x:
+                    return True
+    except OSError:
+        return False
+
+
+def _fresh_name(directory: Path, path: str) -> str:
+    stem, dot, ext = path.rpartition(".")
+    if not dot:
+        stem, ext = path, ""
+    stem = re.sub(r"-[0-9a-f]{8}$", "", stem)
+    while True:
+        candidate = f"{stem}-{secrets.token_hex(4)}" + (f".{ext}" if ext else "")
+        if not (directory / candidate).exists():
+            return candidate
+
+
+def _old_shards(manifest_path: Path) -> set[str]:
+    try:
+        _, manifest = parse_model_json(manifest_path.read_bytes(), file=manifest_path.name)
+        return {check_path(p) for g in parse_manifest(manifest, file=manifest_path.name) for p in g.paths}
+    except (OSError, TfjsFormatError):
+        return set()
+
+
+def _commit(
+    manifest_path: Path,
+    groups: Sequence[_Group],
+    document: Any,
+    like: Model | None,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    directory = manifest_path.parent
+    token = secrets.token_hex(4)
+    temps: list[Path] = []
+    created: list[Path] = []
+    shard_temps: dict[tuple[int, int], Path] = {}
+
+    def open_shard(gi: int, si: int, nbytes: int) -> _FileSink:
+        temp = directory / f"{_TEMP_PREFIX}{token}-{gi}-{si}.tmp"
+        temps.append(temp)
+        shard_temps[(gi, si)] = temp
+        return _FileSink(temp)
+
+    old = _old_shards(manifest_path) if manifest_path.exists() else set()
+    try:
+        _stream(groups, open_shard, progress)
+        for gi, group in enumerate(groups):
+            for si, want in enumerate(group.paths):
+                temp = shard_temps[(gi, si)]
+                rel = check_path(want)
+                target = directory / rel
+                if target.exists():
+                    if _same_file_bytes(temp, target):
+                        temp.unlink()
+                        continue
+                    rel = _fresh_name(directory, rel)
+                    group.paths[si] = rel
+                    target = directory / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(temp, target)
+                created.append(target)
+        if like is not None and not isinstance(document, list):
+            document["weightsManifest"] = _manifest_of(groups)
+        elif isinstance(document, list):
+            document[:] = _manifest_of(groups)
+        else:
+            document["weightsManifest"] = _manifest_of(groups)
+        _write_file_atomic(manifest_path, _manifest_bytes(document, like), temps, token)
+        if like is not None:
+            for name, data in like.sidecars.items():
+                target = directory / name
+                if not (target.is_file() and target.read_bytes() == data):
+                    _write_file_atomic(target, data, temps, token)
+        _fsync_dir(directory)
+    except BaseException:
+        for path in temps + created:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+        raise
+    keep = {check_path(p) for g in groups for p in g.paths}
+    for rel in sorted(old - keep):
+        _remove_quietly(directory / rel)
+    for leftover in directory.iterdir():
+        if _TEMP_RE.match(leftover.name):
+            _remove_quietly(leftover)
+
+
+def _remove_quietly(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        warnings.warn(f"{path.name}: could not remove the old file: {exc.strerror}", TfjsFormatWarning, stacklevel=4)
+
+
+def _manifest_bytes(document: Any, like: Model | None) -> bytes:
+    if like is not None and like.path is not None and document == like.json:
+        try:
+            original = like.path.read_bytes()
+            if parse_model_json(original, file=like.path.name)[0] == document:
+                return original
+        except (OSError, TfjsFormatError):
+            pass
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _write_file_atomic(target: Path, data: bytes, temps: list[Path], token: str) -> None:
+    temp = target.parent / f"{_TEMP_PREFIX}{token}-{target.name}.tmp"
+    temps.append(temp)
+    with open(temp, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temp, target)
+
+
+def iter_chunks(items: Iterable[_Item]) -> Iterator[Any]:
+    """All bytes of some items, in order (for tests and tools)."""
+    for item in items:
+        yield from item.chunks()
