@@ -1,0 +1,68 @@
+"""Shared helpers: the fixture models and the values tfjs-core decoded from them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+#: Fixture directories holding a model and the values tfjs-core decoded from it.
+DECODED = sorted(p.parent.name for p in FIXTURES.glob("*/expected.json"))
+
+_NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "?", "complex64": "<c8"}
+
+
+def expected_weights(case: str) -> dict[str, np.ndarray]:
+    """name -> the array tfjs-core 4.22 decoded for fixture ``case``."""
+    folder = FIXTURES / case
+    meta = json.loads((folder / "expected.json").read_text())
+    blob = (folder / "expected.bin").read_bytes()
+    out = {}
+    for w in meta["weights"]:
+        if w["dtype"] == "string":
+            values = [base64.b64decode(v) for v in w["values_b64"]]
+            arr = np.empty(len(values), dtype=object)
+            arr[:] = values
+            out[w["name"]] = arr.reshape(w["shape"])
+        else:
+            raw = blob[w["offset"] : w["offset"] + w["nbytes"]]
+            out[w["name"]] = np.frombuffer(raw, dtype=_NUMPY[w["dtype"]]).reshape(w["shape"])
+    return out
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Arrays equal in shape, kind and every bit (NaN payloads, -0.0)."""
+    if a.shape != b.shape:
+        return False
+    if a.dtype.kind == "O" or b.dtype.kind == "O":
+        return a.dtype == b.dtype and all(x == y for x, y in zip(a.reshape(-1), b.reshape(-1)))
+    if a.dtype.kind != b.dtype.kind or a.dtype.itemsize != b.dtype.itemsize:
+        return False
+    le = a.dtype.newbyteorder("<")
+    return np.ascontiguousarray(a, le).tobytes() == np.ascontiguousarray(b, le).tobytes()
+
+
+def dir_bytes(folder: Path) -> dict[str, bytes]:
+    """Every file of a directory (not recursive) -> its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def fixture_copy(tmp_path):
+    """Copy a fixture directory into tmp_path and return the copy's path."""
+
+    def make(case: str) -> Path:
+        dst = tmp_path / case
+        shutil.copytree(FIXTURES / case, dst)
+        for extra in ("expected.json", "expected.bin", "predict.json", "writer_behaviour.json"):
+            (dst / extra).unlink(missing_ok=True)
+        return dst
+
+    return make

@@ -1,0 +1,242 @@
+"""The ``tfjs-codec`` command line: inspect, convert, verify."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .errors import TfjsFormatError
+from .formats import WEIGHT_FILE_SUFFIXES, read_weights_file, write_weights_file
+from .reader import Model, load
+from .verify import verify
+from .writer import save
+
+__all__ = ["main"]
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent elsewhere."""
+
+    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.label = label
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self._last < 0.1:
+            return
+        self._last = now
+        pct = 100.0 * done / total if total else 100.0
+        self.stream.write(f"\r{self.label}: {_human(done)} / {_human(total)} ({pct:5.1f}%)")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def _describe(model: Model) -> dict[str, Any]:
+    rows = []
+    for name, spec in model.specs.items():
+        q = spec.quantization
+        rows.append(
+            {
+                "name": name,
+                "shape": list(spec.shape),
+                "dtype": spec.dtype,
+                "quantization": q["dtype"] if q else None,
+                "group": spec.group,
+                "manifest_group": spec.group_index,
+                "offset": spec.offset,
+                "bytes": spec.nbytes,
+                "shards": model.shards_of(name),
+            }
+        )
+    doc = model.json if isinstance(model.json, dict) else {}
+    return {
+        "path": str(model.path),
+        "format": doc.get("format"),
+        "generatedBy": doc.get("generatedBy"),
+        "convertedBy": doc.get("convertedBy"),
+        "kind": "weights manifest" if model.is_bare_manifest else "model",
+        "groups": [{"paths": list(g.paths), "bytes": b.total} for g, b in zip(model.groups, model.buffers)],
+        "sidecars": sorted(model.sidecars),
+        "weights": rows,
+        "total_weights": len(rows),
+        "total_elements": sum(_count(r["shape"]) for r in rows),
+        "total_bytes": sum(r["bytes"] for r in rows),
+    }
+
+
+def _count(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def _table(rows: list[list[str]], out: TextIO) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for k, row in enumerate(rows):
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        if k == 0:
+            out.write("  ".join("-" * w for w in widths) + "\n")
+
+
+def _shards_label(shards: list[str]) -> str:
+    if not shards:
+        return "-"
+    return shards[0] if len(shards) == 1 else f"{shards[0]} .. {shards[-1]} ({len(shards)})"
+
+
+def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
+    with load(args.model) as model:
+        info = _describe(model)
+    if args.json:
+        json.dump(info, out, indent=2)
+        out.write("\n")
+        return 0
+    out.write(f"{info['path']}: {info['kind']}")
+    for key in ("format", "generatedBy", "convertedBy"):
+        if info[key]:
+            out.write(f", {key} {info[key]}")
+    out.write("\n")
+    if info["sidecars"]:
+        out.write(f"with {', '.join(info['sidecars'])}\n")
+    rows = [["name", "shape", "dtype", "quantization", "group", "shards", "bytes"]]
+    for r in info["weights"]:
+        rows.append(
+            [
+                r["name"],
+                "[" + ",".join(map(str, r["shape"])) + "]",
+                r["dtype"],
+                r["quantization"] or "-",
+                r["group"] or "-",
+                _shards_label(r["shards"]),
+                f"{r['bytes']:,}",
+            ]
+        )
+    _table(rows, out)
+    out.write(
+        f"{info['total_weights']} weights, {info['total_elements']:,} elements, {info['total_bytes']:,} bytes "
+        f"in {sum(len(g['paths']) for g in info['groups'])} shard file(s), {len(info['groups'])} group(s)\n"
+    )
+    return 0
+
+
+def _quantize_arg(value: str | None) -> Any:
+    if value is None:
+        return None
+    if value.startswith("{"):
+        return json.loads(value)
+    return value
+
+
+def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
+    src, dst = Path(args.source), Path(args.dest)
+    quantize = _quantize_arg(args.quantize)
+    progress = Progress(f"writing {dst.name}", enabled=None if not args.quiet else False)
+    if src.suffix.lower() in WEIGHT_FILE_SUFFIXES:
+        if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
+            raise SystemExit("tfjs-codec convert: one side must be a TensorFlow.js model")
+        weights = read_weights_file(src)
+        written = save(dst, weights, like=args.like, quantize=quantize, shard_size=args.shard_size, progress=progress)
+        out.write(f"wrote {written} ({len(weights)} weights)\n")
+        return 0
+    with load(src) as model:
+        if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
+            if args.like or quantize or args.shard_size:
+                raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
+            write_weights_file(dst, model.weights, progress=progress)
+            out.write(f"wrote {dst} ({len(model.specs)} weights)\n")
+            return 0
+        like = args.like or model
+        written = save(dst, model.weights, like=like, quantize=quantize, shard_size=args.shard_size, progress=progress)
+        out.write(f"wrote {written} ({len(model.specs)} weights)\n")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    report = verify(args.model, allow_nonfinite=args.allow_nonfinite)
+    if args.json:
+        json.dump(report.as_dict(), out, indent=2)
+        out.write("\n")
+        return 0 if report.ok else 1
+    for problem in report.problems:
+        out.write(f"problem: {problem}\n")
+    for note in report.notes:
+        out.write(f"note: {note}\n")
+    if report.nonfinite and args.allow_nonfinite:
+        for name, (nan, inf) in report.nonfinite.items():
+            out.write(f"note: weight {name!r}: {nan} NaN and {inf} infinite value(s)\n")
+    out.write(f"{'OK' if report.ok else 'FAILED'}: {report.weights} weights decoded, {len(report.problems)} problem(s)\n")
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``tfjs-codec``."""
+    parser = argparse.ArgumentParser(
+        prog="tfjs-codec",
+        description="Read, check and convert TensorFlow.js weights (model.json + *.bin) with numpy alone.",
+    )
+    parser.add_argument("--version", action="version", version=f"tfjs-codec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("inspect", help="list the weights of a model", description="List a model's weights: name, shape, dtype, quantization, group, shards, bytes.")
+    p.add_argument("model", help="model.json, a weights manifest, or a directory holding one")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser(
+        "convert",
+        help="convert to or from .safetensors / .npz, or re-save a model",
+        description=(
+            "MODEL OUT.safetensors|OUT.npz exports the decoded weights. "
+            "IN.safetensors|IN.npz OUT_DIR --like MODEL writes a TensorFlow.js model with MODEL's structure. "
+            "MODEL OUT_DIR re-saves a model (e.g. with --quantize or --shard-size)."
+        ),
+    )
+    p.add_argument("source")
+    p.add_argument("dest")
+    p.add_argument("--like", help="the TensorFlow.js model whose topology, manifest and layout to copy")
+    p.add_argument("--quantize", help="uint8, uint16, float16, or a JSON map like '{\"uint8\": [\"*/kernel\"], \"float16\": true}'")
+    p.add_argument("--shard-size", type=int, help="bytes per shard (default: like's layout, or 4194304)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("verify", help="decode everything and report problems", description="Decode every weight; report missing or short shards, trailing bytes and NaN/Inf values. Exit status 1 on any problem.")
+    p.add_argument("model")
+    p.add_argument("--allow-nonfinite", action="store_true", help="do not count NaN/Inf values as problems")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    out = out or sys.stdout
+    try:
+        return int(args.func(args, out))
+    except TfjsFormatError as exc:
+        sys.stderr.write(f"tfjs-codec: error: {exc}\n")
+        return 2
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"tfjs-codec: error: {exc}\n")
+        return 2

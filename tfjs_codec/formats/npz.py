@@ -1,0 +1,64 @@
+"""numpy's ``.npz`` archives as a weights file (no pickles: string weights are refused)."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import TfjsFormatError
+
+__all__ = ["read_npz", "write_npz"]
+
+
+class NpzFile(Mapping[str, np.ndarray]):
+    """name -> array of an ``.npz`` file, each member read on access."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self._npz = np.load(self.path, allow_pickle=False)
+        except (zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise TfjsFormatError(f"not a readable .npz file: {exc}", file=self.path.name) from None
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        try:
+            return self._npz[name]
+        except ValueError as exc:
+            raise TfjsFormatError(str(exc), file=self.path.name, weight=name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._npz.files)
+
+    def __len__(self) -> int:
+        return len(self._npz.files)
+
+
+def read_npz(path: str | os.PathLike[str]) -> NpzFile:
+    """Open an ``.npz`` file; members are read when accessed."""
+    return NpzFile(path)
+
+
+def write_npz(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> None:
+    """Write name -> array as an uncompressed ``.npz``, atomically."""
+    path = Path(path)
+    arrays = {}
+    for name, value in weights.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "O":
+            raise TfjsFormatError("string weights cannot be stored in .npz without pickling", file=path.name, weight=name, field="dtype")
+        arrays[name] = array
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
