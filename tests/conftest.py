@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import os
 import json
 import shutil
 from pathlib import Path
@@ -66,3 +67,32 @@ def fixture_copy(tmp_path):
         return dst
 
     return make
+
+
+REQUIRE_ALL = os.environ.get("TFJS_CODEC_REQUIRE_ALL") == "1"
+JS = ROOT / "js"
+
+
+def _missing(reason: str) -> None:
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason} (TFJS_CODEC_REQUIRE_ALL=1: CI must run this test)")
+    pytest.skip(reason)
+
+
+def require_torch():
+    """Import torch, or skip (fail in CI) when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        _missing("torch is not installed: pip install torch==2.13.0")
+    return torch
+
+
+def require_node() -> str:
+    """The node executable with tfjs 4.22 installed in js/, or skip (fail in CI)."""
+    node = shutil.which("node")
+    if node is None:
+        _missing("node is not installed")
+    if not (JS / "node_modules" / "@tensorflow" / "tfjs").is_dir():
+        _missing("tfjs is not installed: cd js && npm ci")
+    return node
