@@ -187,8 +187,9 @@ def _warn_float16_overflow(data: np.ndarray, name: str | None) -> None:
     count = 0
     for start in range(0, flat.size, CHUNK_ELEMENTS):
         chunk = flat[start : start + CHUNK_ELEMENTS]
-        with np.errstate(invalid="ignore"):
-            count += int(np.count_nonzero(np.isfinite(chunk) & (np.abs(chunk) > FLOAT16_MAX) & np.isinf(chunk.astype(np.float16))))
+        with np.errstate(over="ignore", invalid="ignore"):
+            overflow = np.isinf(chunk.astype(np.float16)) & np.isfinite(chunk)
+        count += int(np.count_nonzero(overflow))
     if count:
         who = f"weight {name!r}: " if name else ""
         warnings.warn(
