@@ -22,7 +22,11 @@ _NUMPY = {"float32": "<f4", "int32": "<i4", "bool": "?", "complex64": "<c8"}
 
 def expected_weights(case: str) -> dict[str, np.ndarray]:
     """name -> the array tfjs-core 4.22 decoded for fixture ``case``."""
-    folder = FIXTURES / case
+    return read_decoded(FIXTURES / case)
+
+
+def read_decoded(folder: Path) -> dict[str, np.ndarray]:
+    """name -> array from the expected.json + expected.bin that js/decode.mjs wrote in ``folder``."""
     meta = json.loads((folder / "expected.json").read_text())
     blob = (folder / "expected.bin").read_bytes()
     out = {}
