@@ -59,6 +59,15 @@ def dir_bytes(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
+def model_files(folder: Path) -> dict[str, bytes]:
+    """The files that make up the model in ``folder``: manifest, shards, sidecars -> bytes."""
+    import tfjs_codec as tc
+
+    with tc.load(folder) as model:
+        names = {model.path.name, *model.sidecars} | {p.lstrip("./") for g in model.groups for p in g.paths}
+    return {k: v for k, v in dir_bytes(folder).items() if k in names}
+
+
 @pytest.fixture
 def fixture_copy(tmp_path):
     """Copy a fixture directory into tmp_path and return the copy's path."""

@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 
 import tfjs_codec as tc
-from conftest import DECODED, FIXTURES, dir_bytes, expected_weights, same_bits
+from conftest import DECODED, FIXTURES, dir_bytes, expected_weights, model_files, same_bits
 
-
-
-def model_files(folder):
-    """The files that make up the model in ``folder``: manifest, shards, sidecars."""
-    with tc.load(folder) as model:
-        names = {model.path.name, *model.sidecars} | {p.lstrip("./") for g in model.groups for p in g.paths}
-    return {k: v for k, v in dir_bytes(folder).items() if k in names}
 
 
 @pytest.mark.parametrize("case", DECODED)
