@@ -1,0 +1,47 @@
+"""PyTorch adapter: TensorFlow.js weights as torch tensors, Keras topologies as modules.
+
+The only part of tfjs_codec that imports torch; ``import tfjs_codec`` never does.
+
+    >>> import tfjs_codec as tc
+    >>> from tfjs_codec import torch as tct                    # doctest: +SKIP
+    >>> model = tc.load("fixtures/ml5_bundle")                  # doctest: +SKIP
+    >>> net = tct.to_module(model)          # NHWC in, NHWC out, like tfjs   # doctest: +SKIP
+    >>> ...                                 # fine-tune net with any optimizer
+    >>> tct.save_module("out", net, like=model)   # model.json + bin + model_meta.json
+
+Layouts (tfjs -> torch parameter of the built module):
+
+- Dense ``kernel`` (in, out) -> ``weight`` (out, in); Conv1D (k, in, out) ->
+  (out, in, k); Conv2D (kh, kw, in, out) -> (out, in, kh, kw); Conv2DTranspose
+  (kh, kw, out, in) -> (in, out, kh, kw); DepthwiseConv2D (kh, kw, in, m) ->
+  (in*m, 1, kh, kw) with ``groups=in``; SeparableConv2D both kernels likewise.
+- LSTM / GRU / SimpleRNN: ``weight_ih`` = kernel.T, ``weight_hh`` =
+  recurrent_kernel.T, ``bias`` as stored, Keras gate order (LSTM i, f, c, o;
+  GRU z, r, h), Keras cell equations (see :mod:`tfjs_codec.torch.layers`).
+- BatchNormalization: ``weight``/``bias`` = gamma/beta, buffers
+  ``running_mean``/``running_var`` = moving_mean/moving_variance, Keras epsilon,
+  torch momentum = 1 - Keras momentum.
+"""
+
+from __future__ import annotations
+
+try:
+    import torch as _torch  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "tfjs_codec.torch needs PyTorch, which is not installed: pip install tfjs-codec[torch]"
+    ) from exc
+
+from .ml5 import Ml5Meta, ml5_meta
+from .module import TfjsModule, save_module, to_module
+from .state import save_state_dict, state_dict
+
+__all__ = [
+    "Ml5Meta",
+    "TfjsModule",
+    "ml5_meta",
+    "save_module",
+    "save_state_dict",
+    "state_dict",
+    "to_module",
+]
