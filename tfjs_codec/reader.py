@@ -111,7 +111,14 @@ class Model:
         weights: name -> ``np.ndarray``, decoded on first access.
         sidecars: files that travel with the model (``model_meta.json`` of ml5,
             ``metadata.json`` of Teachable Machine), name -> raw bytes.
+        source: where the model came from when not a local directory (a URL,
+            or ``ARCHIVE!MEMBER``), else None.
+        manifest_bytes: the manifest file's bytes as read, when kept (sources
+            keep them, since there is no file to re-read), else None.
     """
+
+    source: str | None = None
+    manifest_bytes: bytes | None = None
 
     def __init__(
         self,
@@ -156,8 +163,8 @@ class Model:
 
     @property
     def directory(self) -> Path | None:
-        """The directory holding the manifest and shards."""
-        return self.path.parent if self.path is not None else None
+        """The directory holding the manifest and shards (None for archives and URLs)."""
+        return self.path.parent if self.path is not None and self.source is None else None
 
     @property
     def format(self) -> str | None:
@@ -216,7 +223,7 @@ class Model:
         self.close()
 
     def __repr__(self) -> str:
-        where = str(self.path) if self.path is not None else "memory"
+        where = self.source or (str(self.path) if self.path is not None else "memory")
         return f"<tfjs_codec.Model {where}: {len(self.specs)} weights in {len(self.groups)} group(s)>"
 
 
@@ -241,7 +248,9 @@ def find_manifest(path: PathLike) -> Path:
     return p
 
 
-def load(path: PathLike, *, mmap: bool = True, warn_trailing: bool = True) -> Model:
+def load(
+    path: PathLike, *, mmap: bool = True, warn_trailing: bool = True, member: str | None = None, **options: Any
+) -> Model:
     """Open a TensorFlow.js model.
 
     Reads and validates the manifest and checks every shard's size against it;
@@ -249,12 +258,17 @@ def load(path: PathLike, *, mmap: bool = True, warn_trailing: bool = True) -> Mo
 
     Args:
         path: a ``model.json`` file, a bare weights manifest (a JSON list of
-            groups), or a directory holding one of them.
+            groups), or a directory holding one of them; an archive (``.zip``,
+            ``.tar``, ``.tar.gz``, ...) holding one; or an ``http(s)://`` URL
+            of one (see :mod:`tfjs_codec.sources`).
         mmap: map shards copy-on-write (the default) and serve views of them;
             False reads each shard into memory on first use instead, which is
             safe when another process may truncate the files.
         warn_trailing: warn (``TfjsFormatWarning``) about bytes after a group's
             last weight.
+        member: for an archive holding several models, the manifest's member name.
+        **options: for URLs, the options of :func:`tfjs_codec.sources.http.load_url`
+            (``cache_dir``, ``timeout``, ``retries``, ``weight_path_prefix``, ...).
 
     Returns:
         A :class:`Model`; use it as a context manager or call ``close()``.
@@ -262,7 +276,13 @@ def load(path: PathLike, *, mmap: bool = True, warn_trailing: bool = True) -> Mo
     Raises:
         TfjsFormatError: a malformed manifest, a path leaving the model's
             directory, a missing shard, or shards shorter than the manifest needs.
+        TypeError: ``member`` or options the kind of path does not take.
     """
+    from .sources import load_source
+
+    sourced = load_source(path, mmap=mmap, warn_trailing=warn_trailing, member=member, options=options)
+    if sourced is not None:
+        return sourced
     manifest_path = find_manifest(path)
     file = manifest_path.name
     try:

@@ -399,12 +399,23 @@ def save(
         progress: called as ``progress(bytes_done, bytes_total)`` while writing.
 
     Returns:
-        The path of the manifest written.
+        The path of the manifest written (of the archive, for an archive).
 
     Raises:
         TfjsFormatError: a weight missing, unknown, or of the wrong shape or dtype.
         OSError: the directory cannot be written; the previous model is intact.
+
+    An ``out`` ending in ``.zip``, ``.tar``, ``.tar.gz`` (...) writes the model
+    (manifest, shards, sidecars) into that archive, atomically; see
+    :func:`tfjs_codec.sources.archive.save_archive`.
     """
+    from .sources.archive import is_archive_name, save_archive
+
+    if is_archive_name(out) and not Path(out).is_dir():
+        return save_archive(
+            out,
+            lambda work: save(work, weights, like=like, quantize=quantize, shard_size=shard_size, progress=progress),
+        )
     like_model, opened = _resolve_like(like)
     try:
         groups = _plan(weights, like=like_model, quantize=quantize, shard_size=shard_size)
@@ -575,7 +586,7 @@ def _remove_quietly(path: Path) -> None:
 def _manifest_bytes(document: Any, like: Model | None) -> bytes:
     if like is not None and like.path is not None and document == like.json:
         try:
-            original = like.path.read_bytes()
+            original = like.manifest_bytes if like.manifest_bytes is not None else like.path.read_bytes()
             if parse_model_json(original, file=like.path.name)[0] == document:
                 return original
         except (OSError, TfjsFormatError):
