@@ -30,7 +30,7 @@ import os
 import re
 import secrets
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -546,9 +546,7 @@ def _commit(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(temp, target)
                 created.append(target)
-        if like is not None and not isinstance(document, list):
-            document["weightsManifest"] = _manifest_of(groups)
-        elif isinstance(document, list):
+        if isinstance(document, list):  # fresh names may have changed the paths
             document[:] = _manifest_of(groups)
         else:
             document["weightsManifest"] = _manifest_of(groups)
@@ -602,9 +600,3 @@ def _write_file_atomic(target: Path, data: bytes, temps: list[Path], token: str)
         f.flush()
         os.fsync(f.fileno())
     os.replace(temp, target)
-
-
-def iter_chunks(items: Iterable[_Item]) -> Iterator[Any]:
-    """All bytes of some items, in order (for tests and tools)."""
-    for item in items:
-        yield from item.chunks()
