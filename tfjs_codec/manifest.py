@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .dtypes import DTYPES, QUANTIZATION_DTYPES, STRING_LENGTH_DTYPE, WEIGHT_DTYPES
 from .errors import TfjsFormatError
 from .quantization import affine_scale_min
@@ -23,6 +25,13 @@ from .quantization import affine_scale_min
 __all__ = ["WeightSpec", "ManifestGroup", "parse_model_json", "parse_manifest", "layout_group", "check_path"]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+#: Most dimensions a weight may have: numpy's limit (64 since numpy 2, 32 before).
+MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
+
+#: Most elements a shape may describe, zero dimensions aside (2**53: JavaScript's
+#: largest exact integer, and far below numpy's 2**63-byte limit for any dtype).
+MAX_ELEMENTS = 2**53
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ def parse_model_json(text: bytes | str, file: str = "model.json") -> tuple[Any, 
         raise TfjsFormatError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=file) from None
     except RecursionError:
         raise TfjsFormatError("malformed JSON: nested too deeply", file=file) from None
+    except ValueError as exc:  # an integer literal past Python's digit limit
+        raise TfjsFormatError(f"malformed JSON: {exc}", file=file) from None
     if isinstance(doc, list):
         return doc, doc
     if not isinstance(doc, dict):
@@ -182,6 +193,16 @@ def _check_entry(entry: Any, *, file: str, where: str) -> None:
             raise TfjsFormatError(f"dimension {dim!r} is not an integer", file=file, weight=name, field="shape")
         if dim < 0:
             raise TfjsFormatError(f"dimension {dim} is negative", file=file, weight=name, field="shape")
+    if len(shape) > MAX_RANK:
+        raise TfjsFormatError(f"{len(shape)} dimensions; numpy holds at most {MAX_RANK}", file=file, weight=name, field="shape")
+    if math.prod(d for d in shape if d) > MAX_ELEMENTS:
+        raise TfjsFormatError(
+            f"{math.prod(d for d in shape if d)} elements (zero dimensions aside) is more than {MAX_ELEMENTS}, "
+            "the most any array can hold",
+            file=file,
+            weight=name,
+            field="shape",
+        )
     dtype = entry.get("dtype")
     if dtype not in WEIGHT_DTYPES:
         raise TfjsFormatError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +23,7 @@ from .errors import TfjsFormatError, TfjsFormatWarning
 from .format import BARE_MANIFEST_SUFFIX, MODEL_JSON, SIDECAR_FILES
 from .manifest import ManifestGroup, WeightSpec, layout_group, normalize_paths, parse_manifest, parse_model_json
 from .quantization import lookup_table
+from .gzipped import MAX_GUNZIP_BYTES, choose, gunzip, gzip_candidates, read_manifest_bytes
 from .shards import FileGroup, GroupBuffer, MemoryGroup
 
 __all__ = ["Model", "load", "decode_weights", "decode_weight"]
@@ -285,10 +287,7 @@ def load(
         return sourced
     manifest_path = find_manifest(path)
     file = manifest_path.name
-    try:
-        text = manifest_path.read_bytes()
-    except OSError as exc:
-        raise TfjsFormatError(f"cannot read: {exc.strerror}", file=file) from None
+    text = read_manifest_bytes(manifest_path, file=file)
     document, manifest = parse_model_json(text, file=file)
     groups = parse_manifest(manifest, file=file)
     root = manifest_path.parent
@@ -301,7 +300,7 @@ def load(
     return Model(document, groups, buffers, path=manifest_path, sidecars=sidecars, warn_trailing=warn_trailing)
 
 
-def _open_group(root: Path, group: ManifestGroup, *, mmap: bool, file: str) -> FileGroup:
+def _open_group(root: Path, group: ManifestGroup, *, mmap: bool, file: str) -> GroupBuffer:
     real_root = os.path.realpath(root)
     files = []
     for i, rel in enumerate(normalize_paths(group.paths)):
@@ -313,8 +312,54 @@ def _open_group(root: Path, group: ManifestGroup, *, mmap: bool, file: str) -> F
                 file=file,
                 field=f"weightsManifest[{group.index}].paths[{i}]",
             )
+        try:
+            mode = os.stat(full).st_mode
+        except OSError:
+            mode = None  # FileGroup reports it
+        if mode is not None and not stat.S_ISREG(mode):
+            raise TfjsFormatError(
+                "is not a regular file", file=group.paths[i], field=f"weightsManifest[{group.index}].paths[{i}]"
+            )
         files.append(full)
-    return FileGroup(files, list(group.paths), use_mmap=mmap, manifest=file)
+    return _maybe_gunzip(FileGroup(files, list(group.paths), use_mmap=mmap, manifest=file), group, file)
+
+
+def _maybe_gunzip(buf: FileGroup, group: ManifestGroup, file: str) -> GroupBuffer:
+    """``buf``, or its shards in memory with the gzip-compressed ones gunzipped
+    (the rule is in :mod:`tfjs_codec.gzipped`)."""
+    candidates = gzip_candidates(buf.paths, buf.names, buf.sizes)
+    if not candidates:
+        return buf
+    needed: int | None = 0
+    for entry in group.entries:
+        q = entry.get("quantization")
+        itemsize = DTYPES[q["dtype"] if q else entry["dtype"]].itemsize
+        if itemsize is None:
+            needed = None
+            break
+        needed += math.prod(entry["shape"]) * itemsize  # type: ignore[operator]
+
+    def raw_fits() -> bool:
+        try:
+            laid = layout_group(group, buf.total, buf.read, file=file)
+        except TfjsFormatError:
+            return False
+        return (laid[-1].offset + laid[-1].nbytes if laid else 0) == buf.total
+
+    chosen = choose(buf.names, buf.sizes, candidates, needed, raw_fits)
+    if not chosen:
+        return buf
+    parts = []
+    for i, (path, name) in enumerate(zip(buf.paths, buf.names)):
+        with open(path, "rb") as f:
+            data = f.read()
+        if i in chosen:
+            if candidates[i] > MAX_GUNZIP_BYTES:
+                raise TfjsFormatError(f"gzip trailer claims {candidates[i]} bytes, over the {MAX_GUNZIP_BYTES}-byte limit", file=name)
+            data = gunzip(data, limit=candidates[i], file=name, expect=candidates[i])
+        parts.append(data)
+    buf.close()
+    return MemoryGroup(parts, buf.names)
 
 
 def decode_weights(manifest: Any, buffers: Sequence[Any]) -> dict[str, np.ndarray]:

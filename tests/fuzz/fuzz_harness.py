@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import gzip
 import json
 import os
@@ -70,6 +71,11 @@ HOSTILE_VALUES: list[Any] = [
     {"dtype": "uint8", "scale": float("nan"), "min": 0}, {"dtype": "uint16", "scale": 1e308, "min": 1e308},
     {"dtype": "float16"}, {"dtype": "uint8", "scale": 1, "min": 0},
 ]
+
+
+def _hostile(rng: random.Random) -> Any:
+    """A fresh copy of one hostile value (never shared between places in a tree)."""
+    return copy.deepcopy(rng.choice(HOSTILE_VALUES))
 
 
 class Hang(Exception):
@@ -122,13 +128,28 @@ def mutate_manifest(rng: random.Random, doc: Any) -> Any:
         nodes = _nodes(manifest)
         op = rng.random()
         if not nodes or op < 0.05:
-            manifest = rng.choice(HOSTILE_VALUES)
+            manifest = _hostile(rng)
+            continue
+        entries = [e for g in manifest if isinstance(g, dict) and isinstance(g.get("weights"), list)
+                   for e in g["weights"] if isinstance(e, dict)] if isinstance(manifest, list) else []
+        if entries and op < 0.35:
+            entry = rng.choice(entries)
+            key = rng.choice(["shape", "dtype", "quantization", "name", "group", "shape[]"])
+            if key == "shape[]" and isinstance(entry.get("shape"), list) and entry["shape"]:
+                entry["shape"][rng.randrange(len(entry["shape"]))] = _hostile(rng)
+            elif key == "quantization" and rng.random() < 0.5:
+                entry["quantization"] = {
+                    "dtype": rng.choice(["uint8", "uint16", "float16", "int8"]),
+                    "scale": _hostile(rng), "min": _hostile(rng),
+                }
+            else:
+                entry[key.rstrip("[]")] = _hostile(rng)
             continue
         path = rng.choice(nodes)
         parent = _get(manifest, path[:-1])
         key = path[-1]
         if op < 0.55:
-            parent[key] = rng.choice(HOSTILE_VALUES)
+            parent[key] = _hostile(rng)
         elif op < 0.65 and isinstance(parent, dict):
             del parent[key]
         elif op < 0.75 and isinstance(parent, list):
@@ -172,7 +193,7 @@ def mutate_bytes(rng: random.Random, data: bytes, *, magic_ok: bool = True) -> b
         return bytes(gz)
     elif op == 6 and b:
         i = rng.randrange(len(b))
-        b[i:i] = b"\xff\xfe\x00\x80"
+        b[i:i] = rng.choice([b"\xff\xfe\x00\x80", b"1" * 5000, b"[" * 3000, b"NaN", b"-Infinity", b'"\\ud800"'])
     else:
         b = b[: rng.randrange(len(b) + 1)] if b else b"\x00"
     return bytes(b)
