@@ -30,7 +30,7 @@ from torch import nn
 
 from ..errors import TfjsFormatError
 
-__all__ = ["ACTIVATIONS", "BUILDERS", "TfjsLayer", "UnsupportedOption", "build_layer"]
+__all__ = ["ACTIVATIONS", "BUILDERS", "TfjsLayer", "build_layer"]
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -65,10 +65,6 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu_new": _gelu_tanh,
     "exponential": torch.exp,
 }
-
-
-class UnsupportedOption(TfjsFormatError):
-    """Internal marker; raised as TfjsFormatError naming layer, class and option."""
 
 
 class _Ctx:
@@ -132,10 +128,6 @@ class _Ctx:
 
     def channels_last(self) -> None:
         self.only("data_format", ("channels_last", None))
-
-    def no_constraints_at_inference(self) -> None:
-        # regularizers/constraints/initializers only matter to Keras training; ignored.
-        pass
 
 
 def _param(array: np.ndarray | None) -> nn.Parameter | None:

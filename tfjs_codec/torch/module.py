@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -133,9 +132,9 @@ def to_module(model: Model) -> TfjsModule:
 
     Raises:
         TfjsFormatError: a graph model, an unsupported layer class or option
-            (the message names the layer, its class and the option), a shared
-            layer with weights, nested models, or a weight the topology needs
-            that the manifest lacks.
+            (the message names the layer, its class and the option), nested
+            models, a weight the topology needs that the manifest lacks, or a
+            model weight no layer uses.
     """
     topo, file = _topology(model)
     cls = topo["class_name"]
@@ -177,11 +176,9 @@ def to_module(model: Model) -> TfjsModule:
         for lc in layer_cfgs:
             name = lc.get("name") or (lc.get("config") or {}).get("name")
             for n, node in enumerate(lc.get("inbound_nodes") or []):
-                if n > 0 and layers[_key(name)].tfjs_vars:
-                    pass  # shared layer: same weights, second call
                 args = [_ref(item, file, f"layer {name!r} inbound node {n}") for item in node]
                 nodes.append((_key(name), [(_key(a[0]), a[1], a[2]) for a in args]))
-        inputs = [( _key(r[0]), r[1], r[2]) for r in config["input_layers"]]
+        inputs = [(_key(r[0]), r[1], r[2]) for r in config["input_layers"]]
         outputs = [(_key(r[0]), r[1], r[2]) for r in config["output_layers"]]
         nodes = _toposort(nodes, inputs, file)
 
@@ -263,7 +260,3 @@ def save_module(
     finally:
         if like_model is not like:
             like_model.close()
-
-
-def _unused(_: Mapping[str, Any]) -> None:  # pragma: no cover
-    pass

@@ -1,0 +1,234 @@
+"""to_module / save_module against the predictions TensorFlow.js and Keras recorded."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import tfjs_codec as tc
+from conftest import FIXTURES, dir_bytes, require_torch
+
+#: Every layers-model fixture with recorded predictions.
+LAYERS_MODELS = sorted(
+    p.parent.name
+    for p in FIXTURES.glob("*/predict.json")
+    if json.loads((p.parent / "model.json").read_text()).get("format") != "graph-model"
+)
+#: Quantized fixtures: their predict.json holds the float Keras model's output, so
+#: they are compared with tfjs' predictions of the dequantized model instead.
+DEQUANTIZED = {p.stem: p for p in (FIXTURES / "dequantized_predict").glob("*.json")}
+
+TOLERANCE = 1e-5
+
+
+def _arrays(record: dict, key: str) -> list[np.ndarray]:
+    items = record[key + "s"] if key + "s" in record else [record]
+    return [np.asarray(i["data"], dtype=np.float32).reshape(i["shape"]) for i in items]
+
+
+def _prediction(case: str) -> dict:
+    path = DEQUANTIZED.get(case, FIXTURES / case / "predict.json")
+    return json.loads(path.read_text())
+
+
+def _run(net, inputs):
+    torch = require_torch()
+    with torch.no_grad():
+        out = net(*[torch.from_numpy(x) for x in inputs])
+    return [o.numpy() for o in (out if isinstance(out, tuple) else (out,))]
+
+
+def test_fixture_list_covers_both_writers_and_the_quantized_ones():
+    assert any(c.startswith("browser_layers_") for c in LAYERS_MODELS)
+    assert any(c.startswith("tfjs_converter_layers_") for c in LAYERS_MODELS)
+    quantized = [c for c in LAYERS_MODELS if any(s.quantization for s in tc.load(FIXTURES / c).specs.values())]
+    assert sorted(quantized) == sorted(DEQUANTIZED)
+
+
+@pytest.mark.parametrize("case", LAYERS_MODELS)
+def test_module_matches_recorded_predictions(case):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    record = _prediction(case)
+    with tc.load(FIXTURES / case) as model:
+        net = tct.to_module(model)
+    assert not net.training
+    got = _run(net, _arrays(record["input"], "input"))
+    want = _arrays(record["output"], "output")
+    assert [g.shape for g in got] == [w.shape for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=0, atol=TOLERANCE)
+
+
+@pytest.mark.parametrize("case", ["browser_layers_lstm", "tfjs_converter_dense_uint8", "browser_dense_optimizer"])
+def test_save_module_unchanged_is_byte_identical(case, tmp_path):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / case) as model:
+        net = tct.to_module(model)
+        tct.save_module(tmp_path / "out", net, like=model)
+    src = {k: v for k, v in dir_bytes(FIXTURES / case).items() if k not in ("expected.json", "expected.bin", "predict.json")}
+    assert dir_bytes(tmp_path / "out") == src
+
+
+def test_layouts_map_to_torch_conventions():
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / "browser_layers_conv2d_transpose") as model:
+        net = tct.to_module(model)
+        kernel = model["ct_same_s2/kernel"]  # (kh, kw, out, in)
+        assert tuple(net.layers["ct_same_s2"].weight.shape) == (3, 4, 3, 3)  # (in, out, kh, kw)
+        assert np.array_equal(net.layers["ct_same_s2"].weight.detach().numpy(), kernel.transpose(3, 2, 0, 1))
+    with tc.load(FIXTURES / "browser_layers_depthwise_conv2d") as model:
+        net = tct.to_module(model)
+        dk = model["dw_same/depthwise_kernel"]  # (kh, kw, in=3, m=2)
+        w = net.layers["dw_same"].depthwise_weight.detach().numpy()
+        assert w.shape == (6, 1, 3, 3)
+        assert np.array_equal(w[2 * 1 + 1, 0], dk[:, :, 1, 1])  # channel c*m + j
+    with tc.load(FIXTURES / "tfjs_converter_layers_gru") as model:
+        net = tct.to_module(model)
+        assert net.weight_names["gru/gru_cell/kernel"] == ("gru", "kernel")
+        assert net.layers["gru"].kind == "gru_after"
+    with tc.load(FIXTURES / "browser_layers_gru") as model:
+        assert tct.to_module(model).layers["gru_seq"].kind == "gru_before"
+
+
+def test_save_module_writes_fine_tuned_weights_and_keeps_optimizer_weights(fixture_copy, tmp_path):
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+
+    src = fixture_copy("browser_dense_optimizer")
+    with tc.load(src) as model:
+        net = tct.to_module(model)
+        with torch.no_grad():
+            net.layers["bdo_dense_1"].weight.mul_(2.0)
+            net.layers["bdo_dense_2"].bias.add_(1.0)
+        tct.save_module(tmp_path / "out", net, like=model)
+        with tc.load(tmp_path / "out") as saved:
+            assert list(saved.specs) == list(model.specs)
+            np.testing.assert_array_equal(saved["bdo_dense_1/kernel"], model["bdo_dense_1/kernel"] * 2)
+            np.testing.assert_array_equal(saved["bdo_dense_2/bias"], model["bdo_dense_2/bias"] + 1)
+            np.testing.assert_array_equal(saved["bdo_dense_2/kernel"], model["bdo_dense_2/kernel"])
+            for name, spec in model.specs.items():
+                if spec.group == "optimizer":
+                    assert saved.raw(name).tobytes() == model.raw(name).tobytes(), name
+            assert saved.json["trainingConfig"] == model.json["trainingConfig"]
+
+
+def test_optimizer_weights_stay_out_of_the_module():
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / "browser_dense_optimizer") as model:
+        net = tct.to_module(model)
+    assert sorted(net.weight_names) == sorted(n for n, s in model.specs.items() if s.group != "optimizer")
+    assert sum(p.numel() for p in net.parameters()) == 4 * 16 + 16 + 16 * 3 + 3
+
+
+def test_batchnorm_epsilon_and_momentum():
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / "browser_layers_batchnorm") as model:
+        net = tct.to_module(model)
+    bn = net.layers["bn_conv"]
+    assert (bn.eps, bn.momentum) == (0.01, 0.9)
+    assert net.layers["bn_noscale"].weight is None
+    assert net.layers["bn_noscale"].tfjs_vars == ("beta", "moving_mean", "moving_variance")
+
+
+def _edit_topology(folder, edit):
+    path = folder / "model.json"
+    doc = json.loads(path.read_text())
+    edit(doc["modelTopology"])
+    path.write_text(json.dumps(doc))
+
+
+def test_unsupported_option_names_layer_class_and_option(fixture_copy):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    folder = fixture_copy("browser_layers_conv2d")
+    _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(data_format="channels_first"))
+    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == (
+        "model.json: layer 'c_same' (Conv2D): option 'data_format' = 'channels_first' is not supported "
+        "by tfjs_codec.torch (supported: 'channels_last', None)"
+    )
+
+
+def test_unsupported_layer_class(fixture_copy):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    folder = fixture_copy("browser_layers_conv2d")
+    _edit_topology(folder, lambda t: t["config"]["layers"][1].update(class_name="Conv3D"))
+    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == "model.json: layer 'c_valid_s2' (Conv3D): layer class is not supported by tfjs_codec.torch"
+
+
+def test_unsupported_activation_and_recurrent_option(fixture_copy):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    folder = fixture_copy("browser_layers_lstm")
+    _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(recurrent_activation="thresholded"))
+    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == (
+        "model.json: layer 'lstm_seq' (LSTM): option 'recurrent_activation' = 'thresholded' is not a supported activation"
+    )
+    _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(recurrent_activation="sigmoid", return_state=True))
+    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == "model.json: layer 'lstm_seq' (LSTM): option 'return_state' = True is not supported by tfjs_codec.torch"
+
+
+def test_graph_model_is_refused():
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / "tfjs_converter_graph_model") as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == "model.json: format: a graph model has no Keras topology; to_module needs a layers model"
+
+
+def test_ml5_meta_normalizes_raw_inputs_and_reads_labels():
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / "ml5_bundle") as model:
+        net = tct.to_module(model)
+        meta = tct.ml5_meta(model)
+    assert net.ml5 == meta
+    assert meta.input_names == ["x0", "x1", "x2", "x3"]
+    assert meta.input_min.tolist() == [0, -5, 1.5, 0]
+    assert meta.input_max.tolist() == [10, 5, 2.5, 255]
+    assert meta.labels == ["a", "b", "c"]
+    x = meta.normalize([[5.0, 0.0, 2.0, 51.0], [10.0, 5.0, 1.5, 0.0]])
+    assert x.dtype == torch.float32
+    np.testing.assert_array_equal(x.numpy(), np.array([[0.5, 0.5, 0.5, 0.2], [1.0, 1.0, 0.0, 0.0]], np.float32))
+    assert meta.normalize({"x0": 5, "x1": 0, "x2": 2, "x3": 51}).tolist() == [x[0].tolist()]
+    probs = torch.tensor([[0.1, 0.7, 0.2], [0.9, 0.05, 0.05]])
+    assert meta.classify(probs) == ["b", "a"]
+    with tc.load(FIXTURES / "browser_dense") as plain:
+        assert tct.ml5_meta(plain) is None
+
+
+def test_no_warnings_building_modules():
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for case in ("browser_layers_functional", "tfjs_converter_layers_lstm", "tfjs_converter_dense_mixed"):
+            with tc.load(FIXTURES / case) as model:
+                tct.to_module(model)
