@@ -101,8 +101,8 @@ def parse_model_json(text: bytes | str, file: str = "model.json") -> tuple[Any, 
         raise TfjsFormatError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", file=file) from None
     except RecursionError:
         raise TfjsFormatError("malformed JSON: nested too deeply", file=file) from None
-    except ValueError as exc:  # an integer literal past Python's digit limit
-        raise TfjsFormatError(f"malformed JSON: {exc}", file=file) from None
+    except ValueError:  # an integer literal past Python's digit limit (sys.get_int_max_str_digits)
+        raise TfjsFormatError("malformed JSON: an integer with more digits than Python converts", file=file) from None
     if isinstance(doc, list):
         return doc, doc
     if not isinstance(doc, dict):

@@ -235,7 +235,8 @@ def lookup_table(quantization: Mapping[str, Any], dtype: str) -> np.ndarray:
     qdtype = quantization["dtype"]
     scale, lo = affine_scale_min(quantization)
     codes = np.arange(_AFFINE[qdtype] + 1, dtype=np.float64)
-    values = codes * scale + lo
+    with np.errstate(over="ignore"):  # huge scale/min: +-inf, as in JavaScript
+        values = codes * scale + lo
     if dtype == "float32":
         with np.errstate(over="ignore"):
             return values.astype(DTYPES["float32"].numpy)

@@ -305,6 +305,13 @@ def _open_group(root: Path, group: ManifestGroup, *, mmap: bool, file: str) -> G
     files = []
     for i, rel in enumerate(normalize_paths(group.paths)):
         full = os.path.join(root, rel)
+        if "/" not in rel and rel not in (".", ".."):
+            try:
+                if stat.S_ISREG(os.lstat(full).st_mode):
+                    files.append(full)  # a plain file in the directory itself: no link to follow
+                    continue
+            except OSError:
+                pass
         real = os.path.realpath(full)
         if os.path.commonpath([real_root, real]) != real_root:
             raise TfjsFormatError(
@@ -318,7 +325,9 @@ def _open_group(root: Path, group: ManifestGroup, *, mmap: bool, file: str) -> G
             mode = None  # FileGroup reports it
         if mode is not None and not stat.S_ISREG(mode):
             raise TfjsFormatError(
-                "is not a regular file", file=group.paths[i], field=f"weightsManifest[{group.index}].paths[{i}]"
+                f"path {group.paths[i]!r} is not a regular file",
+                file=file,
+                field=f"weightsManifest[{group.index}].paths[{i}]",
             )
         files.append(full)
     return _maybe_gunzip(FileGroup(files, list(group.paths), use_mmap=mmap, manifest=file), group, file)
@@ -327,9 +336,6 @@ def _open_group(root: Path, group: ManifestGroup, *, mmap: bool, file: str) -> G
 def _maybe_gunzip(buf: FileGroup, group: ManifestGroup, file: str) -> GroupBuffer:
     """``buf``, or its shards in memory with the gzip-compressed ones gunzipped
     (the rule is in :mod:`tfjs_codec.gzipped`)."""
-    candidates = gzip_candidates(buf.paths, buf.names, buf.sizes)
-    if not candidates:
-        return buf
     needed: int | None = 0
     for entry in group.entries:
         q = entry.get("quantization")
@@ -338,6 +344,11 @@ def _maybe_gunzip(buf: FileGroup, group: ManifestGroup, file: str) -> GroupBuffe
             needed = None
             break
         needed += math.prod(entry["shape"]) * itemsize  # type: ignore[operator]
+    if needed == buf.total and not any(name.lower().endswith(".gz") for name in buf.names):
+        return buf  # raw sizes match: nothing is gunzipped, and no shard need be opened now
+    candidates = gzip_candidates(buf.paths, buf.names, buf.sizes)
+    if not candidates:
+        return buf
 
     def raw_fits() -> bool:
         try:
