@@ -479,7 +479,13 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e && e.stack ? e.stack : e);
-  process.exit(1);
-});
+// Helpers shared with make_torch_fixtures.mjs.
+export {rng, seedOf, freshDir, setDeterministicWeights, makeInput, saveBrowserStyle, writePredict, layersFixture};
+
+const isMain = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isMain) {
+  main().catch((e) => {
+    console.error(e && e.stack ? e.stack : e);
+    process.exit(1);
+  });
+}

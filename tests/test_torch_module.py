@@ -232,3 +232,23 @@ def test_no_warnings_building_modules():
         for case in ("browser_layers_functional", "tfjs_converter_layers_lstm", "tfjs_converter_dense_mixed"):
             with tc.load(FIXTURES / case) as model:
                 tct.to_module(model)
+
+
+def test_conv1d_causal_padding_is_left_zero_padding(fixture_copy):
+    # tfjs 4.22 cannot run causal Conv1D (no fixture); Keras defines it as valid
+    # convolution of the input left-padded with (kernel - 1) * dilation zeros.
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+
+    folder = fixture_copy("browser_layers_conv1d")
+    with tc.load(folder) as model:
+        valid_layer = tct.to_module(model).layers["c1_same"]
+    _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(padding="causal", dilation_rate=[2]))
+    with tc.load(folder) as model:
+        causal_layer = tct.to_module(model).layers["c1_same"]
+    valid_layer.padding, valid_layer.dilation = "valid", (2,)
+    x = torch.linspace(-1, 1, 2 * 8 * 3).reshape(2, 8, 3)
+    padded = torch.cat([torch.zeros(2, 4, 3), x], dim=1)
+    with torch.no_grad():
+        np.testing.assert_allclose(causal_layer(x).numpy(), valid_layer(padded).numpy(), rtol=0, atol=1e-6)
+        assert causal_layer(x).shape == (2, 8, 4)
