@@ -70,7 +70,7 @@ def _describe(model: Model) -> dict[str, Any]:
         )
     doc = model.json if isinstance(model.json, dict) else {}
     return {
-        "path": str(model.path),
+        "path": model.source or str(model.path),
         "format": doc.get("format"),
         "generatedBy": doc.get("generatedBy"),
         "convertedBy": doc.get("convertedBy"),
@@ -159,7 +159,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         written = save(dst, weights, like=args.like, quantize=quantize, shard_size=args.shard_size, progress=progress)
         out.write(f"wrote {written} ({len(weights)} weights)\n")
         return 0
-    with load(src) as model:
+    with load(args.source) as model:  # a str: URLs must not go through Path
         if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
             if args.like or quantize or args.shard_size:
                 raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
