@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import tarfile
 import zipfile
 from pathlib import Path
@@ -201,3 +202,17 @@ def test_options_are_checked_by_kind(tmp_path):
         tc.load(FIXTURES / "browser_dense", member="model.json")
     with pytest.raises(TypeError, match="unexpected option\\(s\\) for an archive: timeout"):
         tc.load(FIXTURES / "teachable_machine" / "tm-my-image-model.zip", timeout=3)
+
+
+def test_cli_member_option(tmp_path):
+    from tfjs_codec.cli import main as cli_main
+
+    files = {f"a/{n}": b for n, b in model_files("browser_dense").items()}
+    files.update({f"b/{n}": b for n, b in model_files("ml5_bundle").items()})
+    archive = make_archive(tmp_path / "two.tar.gz", files, "tar.gz")
+    out = io.StringIO()
+    assert cli_main(["inspect", str(archive), "--member", "b/model.json", "--json"], out=out) == 0
+    assert json.loads(out.getvalue())["sidecars"] == ["model_meta.json"]
+    out = io.StringIO()
+    assert cli_main(["verify", str(archive), "--member", "a/model.json"], out=out) == 0
+    assert out.getvalue().endswith(f"OK: {len(expected_weights('browser_dense'))} weights decoded, 0 problem(s)\n")

@@ -358,3 +358,19 @@ def test_cli_inspect_url_fetches_no_shard_bytes(tmp_path, capsys, monkeypatch):
         assert info["total_weights"] == 12
         assert server.shard_bytes() == 0
         assert {m for m, p, _ in server.log if p != "model.json"} == {"HEAD"}
+
+
+def test_cli_verify_url_then_offline(tmp_path):
+    folder = many_shards(tmp_path / "m")
+    cache = str(tmp_path / "cache")
+    with serve(folder) as server:
+        url = server.url("model.json")
+        out = io.StringIO()
+        assert cli_main(["verify", url, "--cache-dir", cache, "--timeout", "5"], out=out) == 0
+        assert out.getvalue() == "OK: 12 weights decoded, 0 problem(s)\n"
+    out = io.StringIO()
+    assert cli_main(["verify", url, "--cache-dir", cache, "--offline"], out=out) == 0
+    assert out.getvalue() == "OK: 12 weights decoded, 0 problem(s)\n"
+    out = io.StringIO()
+    assert cli_main(["verify", url, "--no-cache", "--offline"], out=out) == 1
+    assert out.getvalue() == f"problem: model.json: not in the cache and offline=True ({url})\nFAILED: 0 weights decoded, 1 problem(s)\n"

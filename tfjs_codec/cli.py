@@ -105,8 +105,33 @@ def _shards_label(shards: list[str]) -> str:
     return shards[0] if len(shards) == 1 else f"{shards[0]} .. {shards[-1]} ({len(shards)})"
 
 
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("archives and URLs")
+    g.add_argument("--member", help="the manifest inside an archive holding several models (e.g. a/model.json)")
+    g.add_argument("--cache-dir", help="download cache for URLs (default: $TFJS_CODEC_CACHE or ~/.cache/tfjs_codec)")
+    g.add_argument("--no-cache", action="store_true", help="do not cache downloads")
+    g.add_argument("--offline", action="store_true", help="use cached downloads only")
+    g.add_argument("--timeout", type=float, help="seconds per network operation (default 30)")
+
+
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The load() keywords the source options ask for (none when left unset)."""
+    options: dict[str, Any] = {}
+    if getattr(args, "member", None):
+        options["member"] = args.member
+    if getattr(args, "no_cache", False):
+        options["cache_dir"] = False
+    elif getattr(args, "cache_dir", None):
+        options["cache_dir"] = args.cache_dir
+    if getattr(args, "offline", False):
+        options["offline"] = True
+    if getattr(args, "timeout", None) is not None:
+        options["timeout"] = args.timeout
+    return options
+
+
 def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
-    with load(args.model) as model:
+    with load(args.model, **_load_options(args)) as model:
         info = _describe(model)
     if args.json:
         json.dump(info, out, indent=2)
@@ -159,7 +184,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         written = save(dst, weights, like=args.like, quantize=quantize, shard_size=args.shard_size, progress=progress)
         out.write(f"wrote {written} ({len(weights)} weights)\n")
         return 0
-    with load(args.source) as model:  # a str: URLs must not go through Path
+    with load(args.source, **_load_options(args)) as model:  # a str: URLs must not go through Path
         if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
             if args.like or quantize or args.shard_size:
                 raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
@@ -173,7 +198,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    report = verify(args.model, allow_nonfinite=args.allow_nonfinite)
+    report = verify(args.model, allow_nonfinite=args.allow_nonfinite, **_load_options(args))
     if args.json:
         json.dump(report.as_dict(), out, indent=2)
         out.write("\n")
@@ -199,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("inspect", help="list the weights of a model", description="List a model's weights: name, shape, dtype, quantization, group, shards, bytes.")
-    p.add_argument("model", help="model.json, a weights manifest, or a directory holding one")
+    p.add_argument("model", help="model.json, a weights manifest, a directory or archive holding one, or an http(s) URL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_source_options(p)
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser(
@@ -218,12 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", help="uint8, uint16, float16, or a JSON map like '{\"uint8\": [\"*/kernel\"], \"float16\": true}'")
     p.add_argument("--shard-size", type=int, help="bytes per shard (default: like's layout, or 4194304)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    _add_source_options(p)
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("verify", help="decode everything and report problems", description="Decode every weight; report missing or short shards, trailing bytes and NaN/Inf values. Exit status 1 on any problem.")
     p.add_argument("model")
     p.add_argument("--allow-nonfinite", action="store_true", help="do not count NaN/Inf values as problems")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_source_options(p)
     p.set_defaults(func=cmd_verify)
     return parser
 

@@ -56,13 +56,15 @@ class Report:
         }
 
 
-def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> Report:
+def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False, **load_options: Any) -> Report:
     """Decode every weight of a model and report what is wrong with it.
 
     Args:
         path: as for :func:`tfjs_codec.load`.
         allow_nonfinite: do not count NaN/Inf values as problems (they are
             still counted in ``nonfinite``).
+        **load_options: passed to :func:`tfjs_codec.load` (``member=`` for
+            archives, the URL options for URLs).
 
     Returns:
         A :class:`Report`; ``report.ok`` is False when anything is wrong.
@@ -71,7 +73,7 @@ def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> Re
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TfjsFormatWarning)
-            model = load(path, mmap=False, warn_trailing=False)
+            model = load(path, mmap=False, warn_trailing=False, **load_options)
     except TfjsFormatError as exc:
         report.problems.append(str(exc))
         return report
