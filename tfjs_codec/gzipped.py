@@ -61,7 +61,16 @@ def read_manifest_bytes(path: str | os.PathLike[str], *, file: str) -> bytes:
     limit = MAX_MANIFEST_BYTES
     try:
         with open(path, "rb") as f:
-            data = f.read(limit + 1)
+            # read(limit + 1) would allocate the whole limit up front, on every load
+            step = min(max(os.fstat(f.fileno()).st_size, 1 << 16), limit + 1)
+            parts, got = [], 0
+            while got <= limit:
+                part = f.read(min(step, limit + 1 - got))
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            data = b"".join(parts)
     except IsADirectoryError:
         raise TfjsFormatError("is a directory, not a manifest file", file=file) from None
     except OSError as exc:
