@@ -17,7 +17,9 @@ from .reader import load
 
 __all__ = ["Report", "verify"]
 
-_ORPHAN_RE = re.compile(r"^(\.tfjs_codec-.*\.tmp|group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin)$")
+#: Names an interrupted save can leave: temporary files, converter-style shards,
+#: and the fresh names the writer gives shards when their names are taken.
+_ORPHAN_RE = re.compile(r"^(\.tfjs_codec-.*\.tmp|group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin|.+-[0-9a-f]{8}\.bin)$")
 
 
 @dataclass

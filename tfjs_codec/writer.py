@@ -15,7 +15,9 @@ loadable, bit-exact, or the new one complete, never a mix):
 3. the manifest is written to a temporary file, fsynced, and renamed over the
    old one in one step; the directory is fsynced;
 4. only then are the old shards the old manifest named, and leftovers of
-   interrupted saves, deleted.
+   interrupted saves, deleted: temporary files, and shards named like this
+   model's (``x.bin`` or ``x-1a2b3c4d.bin`` for a model using either) that
+   neither this manifest nor any other ``*.json`` manifest in the directory names.
 
 A failure before step 3 removes what this save created. Saving over files that
 are currently mapped works: existing files are never written in place.
@@ -529,6 +531,7 @@ def _commit(
         return _FileSink(temp)
 
     old = _old_shards(manifest_path) if manifest_path.exists() else set()
+    committed = False
     try:
         _stream(groups, open_shard, progress)
         for gi, group in enumerate(groups):
@@ -551,6 +554,7 @@ def _commit(
         else:
             document["weightsManifest"] = _manifest_of(groups)
         _write_file_atomic(manifest_path, _manifest_bytes(document, like), temps, token)
+        committed = True  # from here on the new shards are the model: never remove them
         if like is not None:
             for name, data in like.sidecars.items():
                 target = directory / name
@@ -558,7 +562,7 @@ def _commit(
                     _write_file_atomic(target, data, temps, token)
         _fsync_dir(directory)
     except BaseException:
-        for path in temps + created:
+        for path in temps + ([] if committed else created):
             try:
                 path.unlink()
             except OSError:
@@ -567,9 +571,33 @@ def _commit(
     keep = {check_path(p) for g in groups for p in g.paths}
     for rel in sorted(old - keep):
         _remove_quietly(directory / rel)
+    elsewhere = None
+    bases = {_unfresh(p) for p in old | keep}
     for leftover in directory.iterdir():
         if _TEMP_RE.match(leftover.name):
             _remove_quietly(leftover)
+        elif leftover.name not in keep and _unfresh(leftover.name) in bases and leftover.is_file():
+            # a shard of this model's name family left by a save that died (before its
+            # manifest was written, or while deleting the old shards), unless another
+            # manifest in this directory names it
+            if elsewhere is None:
+                elsewhere = _named_by_other_manifests(directory, manifest_path)
+            if leftover.name not in elsewhere:
+                _remove_quietly(leftover)
+
+
+def _unfresh(name: str) -> str:
+    """``group1-shard1of2.bin`` for ``group1-shard1of2-1a2b3c4d.bin`` (see :func:`_fresh_name`)."""
+    return re.sub(r"-[0-9a-f]{8}(\.[^./]*)?$", r"\1", name)
+
+
+def _named_by_other_manifests(directory: Path, manifest_path: Path) -> set[str]:
+    names: set[str] = set()
+    for other in directory.glob("*.json"):
+        if other.name == manifest_path.name or not other.is_file():
+            continue
+        names |= _old_shards(other)
+    return names
 
 
 def _remove_quietly(path: Path) -> None:
