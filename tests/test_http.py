@@ -374,3 +374,41 @@ def test_cli_verify_url_then_offline(tmp_path):
     out = io.StringIO()
     assert cli_main(["verify", url, "--no-cache", "--offline"], out=out) == 1
     assert out.getvalue() == f"problem: model.json: not in the cache and offline=True ({url})\nFAILED: 0 weights decoded, 1 problem(s)\n"
+
+
+def test_save_like_a_url_model_writes_the_same_files(tmp_path):
+    case = "tfjs_converter_dense_uint8"
+    with serve(FIXTURES) as server:
+        with tc.load(server.url(f"{case}/model.json"), cache_dir=False) as model:
+            tc.save(tmp_path / "copy", model.weights, like=model)
+    want = {p.name: p.read_bytes() for p in (FIXTURES / case).iterdir() if p.name == "model.json" or p.name.startswith("group")}
+    assert {p.name: p.read_bytes() for p in (tmp_path / "copy").iterdir()} == want
+
+
+def test_two_loaders_of_one_cache_keep_each_others_ranges(tmp_path):
+    folder = many_shards(tmp_path / "m")
+    cache = tmp_path / "cache"
+    with serve(folder) as server:
+        with tc.load(server.url("model.json"), cache_dir=cache) as a, tc.load(server.url("model.json"), cache_dir=cache) as b:
+            a["layer1/kernel"]
+            b["layer9/kernel"]
+        server.sent.clear()
+        with tc.load(server.url("model.json"), cache_dir=cache) as c:
+            c["layer1/kernel"], c["layer9/kernel"]
+        assert server.shard_bytes() == 0
+
+
+def test_redirect_to_a_non_http_url_is_refused(tmp_path):
+    class Redirect(Handler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "ftp://127.0.0.1/model.json")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    with serve(tmp_path) as server:
+        server.RequestHandlerClass = Redirect
+        url = server.url("model.json")
+        with pytest.raises(tc.TfjsFormatError) as info:
+            tc.load(url, cache_dir=False)
+    assert str(info.value) == f"model.json: HTTP 302 redirect to 'ftp://127.0.0.1/model.json' refused (not http or https) from {url}"

@@ -160,6 +160,18 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects (CDNs use them) to http(s) URLs only."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+            raise urllib.error.HTTPError(newurl, code, f"redirect to {newurl!r} refused (not http or https)", headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 class _NoRetry(Exception):
     def __init__(self, error: TfjsFormatError) -> None:
         self.error = error
@@ -222,7 +234,7 @@ class _Client:
         all_headers["Accept-Encoding"] = "gzip" if gzip_ok else "identity"
         req = urllib.request.Request(url, method=method, headers=all_headers)
         try:
-            opened = urllib.request.urlopen(req, timeout=opts.timeout)
+            opened = _OPENER.open(req, timeout=opts.timeout)
         except urllib.error.HTTPError as exc:
             if exc.code != 304:
                 raise
@@ -301,10 +313,9 @@ class _Store:
             self.meta_path = directory / f"s-{key}.json"
             self.url = url
             try:
-                meta = json.loads(self.meta_path.read_text())
-                if meta.get("size") == size and self.data_path.stat().st_size == size:
-                    self.ranges = [list(map(int, r)) for r in meta.get("ranges", [])]
-            except (OSError, ValueError, TypeError):
+                if self.data_path.stat().st_size == size:
+                    self.ranges = self._recorded()
+            except OSError:
                 self.ranges = []
 
     def missing(self, lo: int, hi: int) -> list[tuple[int, int]]:
@@ -334,8 +345,11 @@ class _Store:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
+        known = self.ranges + [[lo, hi]]
+        if self.meta_path is not None:
+            known += self._recorded()  # what another loader of the same shard added meanwhile
         merged: list[list[int]] = []
-        for a, b in sorted(self.ranges + [[lo, hi]]):
+        for a, b in sorted(known):
             if merged and a <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
@@ -343,6 +357,13 @@ class _Store:
         self.ranges = merged
         if self.meta_path is not None:
             _write_json(self.meta_path, {"url": self.url, "size": self.size, "ranges": merged})
+
+    def _recorded(self) -> list[list[int]]:
+        try:
+            meta = json.loads(self.meta_path.read_text())  # type: ignore[union-attr]
+            return [list(map(int, r)) for r in meta.get("ranges", [])] if meta.get("size") == self.size else []
+        except (OSError, ValueError, TypeError):
+            return []
 
     def get(self, lo: int, hi: int) -> bytes:
         if self.data_path is None:
