@@ -37,7 +37,7 @@ import numpy as np
 from .dtypes import DTYPES
 from .errors import TfjsFormatError, TfjsFormatWarning
 
-__all__ = ["quantize", "dequantize", "affine_parameters", "iter_quantized", "FLOAT16_MAX"]
+__all__ = ["quantize", "dequantize", "affine_parameters", "iter_quantized", "affine_decode", "float16_to_float32", "FLOAT16_MAX"]
 
 #: Elements per chunk when quantizing; bounds the float64 temporaries to 8 MiB.
 CHUNK_ELEMENTS = 1 << 20
@@ -220,14 +220,52 @@ def dequantize(q: Any, quantization: Mapping[str, Any], dtype: str = "float32") 
     if qdtype == "float16":
         if dtype != "float32":
             raise TfjsFormatError(f"float16 quantization only supports weights of type float32, not {dtype}", field="dtype")
-        return codes.astype(DTYPES["float16"].numpy, copy=False).astype(DTYPES["float32"].numpy)
+        return float16_to_float32(codes.astype(DTYPES["float16"].numpy, copy=False))
     if qdtype not in _AFFINE:
         raise TfjsFormatError(
             f"unknown quantization dtype {qdtype!r}; supported: 'uint8', 'uint16', 'float16'",
             field="quantization.dtype",
         )
-    table = lookup_table(quantization, dtype)
-    return table[codes.astype(DTYPES[qdtype].numpy, copy=False)]
+    return affine_decode(codes.astype(DTYPES[qdtype].numpy, copy=False), quantization, dtype)
+
+
+#: Elements per step when decoding uint8/uint16 to float32: a cache-sized float64 scratch.
+DECODE_CHUNK = 1 << 15
+
+_FLOAT16_TABLE: np.ndarray | None = None
+
+
+def float16_to_float32(codes: np.ndarray) -> np.ndarray:
+    """Exact widening of float16 codes (NaN payloads kept), through a 65536-entry
+    table: a gather is about twice as fast as numpy's float16 cast."""
+    global _FLOAT16_TABLE
+    if _FLOAT16_TABLE is None:
+        bits = np.arange(1 << 16, dtype=np.uint16).view(DTYPES["float16"].numpy)
+        _FLOAT16_TABLE = bits.astype(DTYPES["float32"].numpy)
+    return np.take(_FLOAT16_TABLE, codes.view(DTYPES["uint16"].numpy))
+
+
+def affine_decode(codes: np.ndarray, quantization: Mapping[str, Any], dtype: str) -> np.ndarray:
+    """uint8/uint16 codes decoded as tfjs-core does (see :func:`lookup_table`).
+
+    For float32 the same double expression ``q * scale + min`` is evaluated per
+    element in cache-sized chunks, which gives the table's values bit for bit
+    without a gather (the gather is the slow part of a table lookup).
+    """
+    if dtype != "float32":
+        return lookup_table(quantization, dtype)[codes]
+    scale, lo = affine_scale_min(quantization)
+    flat = codes.reshape(-1)
+    out = np.empty(flat.size, dtype=DTYPES["float32"].numpy)
+    scratch = np.empty(min(DECODE_CHUNK, flat.size), dtype=np.float64)
+    with np.errstate(over="ignore"):  # huge scale/min: +-inf, as in JavaScript
+        for start in range(0, flat.size, DECODE_CHUNK):
+            chunk = flat[start : start + DECODE_CHUNK]
+            t = scratch[: chunk.size]
+            np.multiply(chunk, scale, out=t)
+            np.add(t, lo, out=t)
+            out[start : start + chunk.size] = t
+    return out.reshape(codes.shape)
 
 
 def lookup_table(quantization: Mapping[str, Any], dtype: str) -> np.ndarray:

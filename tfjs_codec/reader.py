@@ -22,7 +22,7 @@ from .dtypes import DTYPES, STRING_LENGTH_DTYPE
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .format import BARE_MANIFEST_SUFFIX, MODEL_JSON, SIDECAR_FILES
 from .manifest import ManifestGroup, WeightSpec, layout_group, normalize_paths, parse_manifest, parse_model_json
-from .quantization import lookup_table
+from .quantization import affine_decode, float16_to_float32
 from .gzipped import MAX_GUNZIP_BYTES, choose, gunzip, gzip_candidates, read_manifest_bytes
 from .shards import FileGroup, GroupBuffer, MemoryGroup
 
@@ -50,10 +50,10 @@ def decode_weight(spec: WeightSpec, data: memoryview | bytes, *, file: str | Non
     if q is not None:
         codes = np.frombuffer(data, dtype=DTYPES[q["dtype"]].numpy, count=spec.size)
         if q["dtype"] == "float16":
-            out = codes.astype(DTYPES["float32"].numpy)
+            out = float16_to_float32(codes)
         else:
             try:
-                out = lookup_table(q, spec.dtype)[codes]
+                out = affine_decode(codes, q, spec.dtype)
             except TfjsFormatError as exc:
                 raise TfjsFormatError(exc.reason, file=file, weight=spec.name, field=exc.field) from None
         return out.reshape(spec.shape)
