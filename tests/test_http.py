@@ -95,6 +95,7 @@ class Handler(BaseHTTPRequestHandler):
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 64  # the client probes shards in parallel; 5 would drop SYNs (1 s retransmits)
 
     def __init__(self, root: Path, *, ranges=True, gzip=False, etags=True, drop=(), delay=0.0, missing=()):
         super().__init__(("127.0.0.1", 0), Handler)
@@ -412,3 +413,15 @@ def test_redirect_to_a_non_http_url_is_refused(tmp_path):
         with pytest.raises(tc.TfjsFormatError) as info:
             tc.load(url, cache_dir=False)
     assert str(info.value) == f"model.json: HTTP 302 redirect to 'ftp://127.0.0.1/model.json' refused (not http or https) from {url}"
+
+
+def test_offline_without_cached_shard_sizes(tmp_path):
+    case = "browser_dense"
+    cache = tmp_path / "cache"
+    with serve(FIXTURES, missing={f"{case}/model.weights.bin"}) as server:
+        url = server.url(f"{case}/model.json")
+        with pytest.raises(tc.TfjsFormatError):
+            tc.load(url, cache_dir=cache)  # the manifest got cached, the shard's size did not
+    with pytest.raises(tc.TfjsFormatError) as info:
+        tc.load(url, cache_dir=cache, offline=True)
+    assert str(info.value) == f"./model.weights.bin: shard sizes are not in the cache and offline=True ({server.url(case + '/model.weights.bin')})"

@@ -1,8 +1,8 @@
 """Models on web servers: ``http://`` and ``https://`` URLs, standard library only.
 
-:func:`load_url` reads ``model.json`` (or a bare weights manifest), learns each
-shard's size with a ``HEAD`` request, and then fetches only the bytes of the
-weights that are read:
+:func:`load_url` reads ``model.json`` (or a bare weights manifest), learns
+each shard's size with a ``HEAD`` request (up to :data:`PROBE_THREADS` at
+once), and then fetches only the bytes of the weights that are read:
 
 - with ``Range: bytes=a-b`` requests when the server honours them (``206``);
   a server that answers ``200`` sends the whole shard, which is then kept, and
@@ -45,6 +45,7 @@ another host, since the caller chose it.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import http.client
 import json
@@ -78,6 +79,8 @@ DEFAULT_RETRIES = 2
 DEFAULT_MAX_RESPONSE_BYTES = 1 << 31
 #: Responses at least this long show a progress line (when enabled).
 PROGRESS_MIN_BYTES = 1 << 20
+#: Shard sizes are learnt with up to this many HEAD requests at a time.
+PROBE_THREADS = 8
 _CHUNK = 1 << 16
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 _USER_AGENT = "tfjs_codec (python urllib)"
@@ -529,12 +532,16 @@ def load_url(
     known = index.get("shards", {}) if trusted else {}
     shards_meta: dict[str, dict[str, Any]] = {}
     buffers = []
-    for g in groups:
+    urls = [_shard_urls(url, g.paths, opts, file, g.index) for g in groups]
+    unknown = {u: p for g, us in zip(groups, urls) for p, u in zip(g.paths, us) if u not in known}
+    if unknown and opts.offline:
+        raise TfjsFormatError(f"shard sizes are not in the cache and offline=True ({next(iter(unknown))})", file=unknown[next(iter(unknown))])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(PROBE_THREADS, max(1, len(unknown)))) as pool:
+        probed = dict(zip(unknown, pool.map(lambda u: _probe(u, unknown[u], client), unknown)))
+    for g, us in zip(groups, urls):
         shards = []
-        for spelled, surl in zip(g.paths, _shard_urls(url, g.paths, opts, file, g.index)):
-            meta = known.get(surl)
-            if meta is None:
-                meta = _probe(surl, spelled, client)
+        for spelled, surl in zip(g.paths, us):
+            meta = known.get(surl) or probed[surl]
             shards_meta[surl] = meta
             # without validators, a shard is only known to be the same while the manifest is
             version = (meta.get("etag"), meta.get("last_modified")) if meta.get("etag") or meta.get("last_modified") else manifest_sha
