@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import TfjsFormatError
 
 __all__ = ["read_npz", "write_npz"]
@@ -52,13 +53,5 @@ def write_npz(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> None:
         if array.dtype.kind == "O":
             raise TfjsFormatError("string weights cannot be stored in .npz without pickling", file=path.name, weight=name, field="dtype")
         arrays[name] = array
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(temp, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        np.savez(f, **arrays)

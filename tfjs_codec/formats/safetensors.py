@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import TfjsFormatError
 
 __all__ = ["read_safetensors", "write_safetensors", "SAFETENSORS_DTYPES"]
@@ -137,21 +138,13 @@ def write_safetensors(
         offset += array.nbytes
     text = json.dumps(header, separators=(",", ":")).encode("utf-8")
     text += b" " * (-len(text) % 8)
-    temp = path.with_name(f".{path.name}.tmp")
     done = 0
-    try:
-        with open(temp, "wb") as f:
-            f.write(len(text).to_bytes(8, "little"))
-            f.write(text)
-            for array, dtype in arrays.values():
-                data = np.ascontiguousarray(array, dtype=dtype).reshape(-1)
-                f.write(memoryview(data).cast("B"))
-                done += data.nbytes
-                if progress is not None:
-                    progress(done, offset)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for array, dtype in arrays.values():
+            data = np.ascontiguousarray(array, dtype=dtype).reshape(-1)
+            f.write(memoryview(data).cast("B"))
+            done += data.nbytes
+            if progress is not None:
+                progress(done, offset)
