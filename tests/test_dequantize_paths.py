@@ -59,3 +59,47 @@ def test_float16_to_float32_equals_the_cast_for_every_bit_pattern():
     shaped = codes[:12].reshape(3, 4)
     assert float16_to_float32(shaped).shape == (3, 4)
     assert dequantize(shaped, {"dtype": "float16"}).view(np.uint32).tolist() == shaped.astype(np.float32).view(np.uint32).tolist()
+
+
+def test_quantized_weights_of_a_model_are_carved_from_shared_blocks_without_overlap(tmp_path):
+    import gc
+
+    import tfjs_codec as tc
+    from tfjs_codec.arena import ALIGN
+
+    rng = np.random.default_rng(9)
+    weights = {f"w{i}": rng.standard_normal((i + 1, 37)).astype(np.float32) for i in range(6)}
+    weights["ints"] = np.arange(12, dtype=np.int32).reshape(3, 4)
+    weights["empty"] = np.zeros((0, 3), dtype=np.float32)
+    tc.save(tmp_path, weights, quantize={"uint8": ["w0", "w1", "w2", "ints"], "float16": ["w3", "w4", "w5"]})
+    model = tc.load(tmp_path)
+    decoded = {n: model[n] for n in model}
+    stored = {"uint8": "u1", "uint16": "<u2", "float16": "<f2"}
+    for name, spec in model.specs.items():
+        if spec.quantization is None:
+            want = np.asarray(weights[name])
+        else:
+            codes = np.frombuffer(model.raw(name), dtype=stored[spec.quantization["dtype"]]).reshape(spec.shape)
+            want = tc.dequantize(codes, spec.quantization, spec.dtype)
+        assert decoded[name].dtype == want.dtype and decoded[name].shape == want.shape, name
+        assert decoded[name].tobytes() == want.tobytes(), name
+    carved = [decoded[f"w{i}"] for i in range(6)]
+
+    def root(a):
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        return id(a)
+
+    blocks = {root(a) for a in carved}
+    assert len(blocks) == 1  # one block for this small model
+    for i, a in enumerate(carved):
+        assert a.flags.writeable and a.flags.c_contiguous
+        assert a.__array_interface__["data"][0] % ALIGN == 0
+        for b in carved[i + 1 :]:
+            assert not np.shares_memory(a, b)
+    model.close()
+    del model
+    gc.collect()
+    carved[0][...] = 1.0  # still valid and private after close
+    assert np.all(carved[0] == 1.0)
+    assert not np.shares_memory(carved[0], carved[1])

@@ -1,8 +1,9 @@
 """Load models and decode weights, as tfjs-core ``decodeWeights`` does.
 
 Reading never needs the writer. Unquantized numeric weights are zero-copy views
-of the mapped shards (copies only when they straddle a shard boundary);
-quantized and string weights are decoded on first access and cached.
+of the mapped shards (copies only when they straddle a shard boundary and the
+shards cannot be mapped back to back, see :mod:`tfjs_codec.shards`); quantized
+and string weights are decoded on first access and cached.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from .dtypes import DTYPES, STRING_LENGTH_DTYPE
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .format import BARE_MANIFEST_SUFFIX, MODEL_JSON, SIDECAR_FILES
 from .manifest import ManifestGroup, WeightSpec, layout_group, normalize_paths, parse_manifest, parse_model_json
+from .arena import Arena
 from .quantization import affine_decode, float16_to_float32
 from .gzipped import MAX_GUNZIP_BYTES, choose, gunzip, gzip_candidates, read_manifest_bytes
 from .shards import FileGroup, GroupBuffer, MemoryGroup
@@ -31,7 +33,9 @@ __all__ = ["Model", "load", "decode_weights", "decode_weight"]
 PathLike = str | os.PathLike[str]
 
 
-def decode_weight(spec: WeightSpec, data: memoryview | bytes, *, file: str | None = None) -> np.ndarray:
+def decode_weight(
+    spec: WeightSpec, data: memoryview | bytes, *, file: str | None = None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Decode one weight's stored bytes into an array, as tfjs-core does.
 
     Unquantized numeric data give a zero-copy view of ``data`` (writable when
@@ -41,6 +45,8 @@ def decode_weight(spec: WeightSpec, data: memoryview | bytes, *, file: str | Non
         spec: the weight's spec (its ``nbytes`` must equal ``len(data)``).
         data: the stored bytes.
         file: the file name for errors.
+        out: for a quantized float32 weight, a contiguous float32 array of
+            ``spec.shape`` to decode into (ignored otherwise).
 
     Returns:
         float32, int32, bool or complex64 arrays (little-endian), or an object
@@ -49,14 +55,16 @@ def decode_weight(spec: WeightSpec, data: memoryview | bytes, *, file: str | Non
     q = spec.quantization
     if q is not None:
         codes = np.frombuffer(data, dtype=DTYPES[q["dtype"]].numpy, count=spec.size)
+        if out is not None:
+            out = out.reshape(-1) if spec.dtype == "float32" else None
         if q["dtype"] == "float16":
-            out = float16_to_float32(codes)
+            decoded = float16_to_float32(codes, out=out)
         else:
             try:
-                out = affine_decode(codes, q, spec.dtype)
+                decoded = affine_decode(codes, q, spec.dtype, out=out)
             except TfjsFormatError as exc:
                 raise TfjsFormatError(exc.reason, file=file, weight=spec.name, field=exc.field) from None
-        return out.reshape(spec.shape)
+        return decoded.reshape(spec.shape)
     if spec.dtype == "string":
         return _decode_strings(spec, data)
     info = DTYPES[spec.dtype]
@@ -105,6 +113,8 @@ class Model:
 
     Get one with :func:`load`. Arrays it returns stay valid after :meth:`close`
     (each keeps its shard mapping alive); closing releases everything else.
+    Decoded quantized float32 weights are carved from shared blocks of up to
+    64 MiB (:mod:`tfjs_codec.arena`), each freed with the last array in it.
 
     Attributes:
         path: the manifest file (model.json or a bare weights manifest), or None.
@@ -157,6 +167,7 @@ class Model:
         self.weights: Mapping[str, np.ndarray] = _Weights(self)
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
+        self._arena = Arena(4 * s.size for s in specs.values() if s.quantization is not None and s.dtype == "float32")
 
     @property
     def file_name(self) -> str:
@@ -197,7 +208,10 @@ class Model:
         spec = self.specs.get(name)
         if spec is None:
             raise KeyError(name)
-        array = decode_weight(spec, self.raw(name), file=self.file_name)
+        out = None
+        if spec.quantization is not None and spec.dtype == "float32":
+            out = self._arena.empty(spec.shape, DTYPES["float32"].numpy)
+        array = decode_weight(spec, self.raw(name), file=self.file_name, out=out)
         with self._lock:
             return self._cache.setdefault(name, array)
 
