@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ def atomic_file(target: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     On an exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
-    temp = target.with_name(f"{TEMP_PREFIX}{secrets.token_hex(4)}-{target.name}.tmp")
+    temp = target.with_name(f"{TEMP_PREFIX}{os.urandom(4).hex()}-{target.name}.tmp")
     try:
         with open(temp, "xb") as f:
             yield f

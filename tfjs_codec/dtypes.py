@@ -8,8 +8,7 @@ the codec works unchanged on big-endian hosts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -19,8 +18,7 @@ __all__ = ["DType", "DTYPES", "WEIGHT_DTYPES", "QUANTIZATION_DTYPES", "dtype_inf
 STRING_LENGTH_DTYPE = np.dtype("<u4")
 
 
-@dataclass(frozen=True)
-class DType:
+class DType(NamedTuple):
     """One row of the dtype table.
 
     Attributes:

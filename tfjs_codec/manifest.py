@@ -13,8 +13,7 @@ import math
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -34,8 +33,7 @@ MAX_RANK = 64 if int(np.__version__.split(".")[0]) >= 2 else 32
 MAX_ELEMENTS = 2**53
 
 
-@dataclass(frozen=True)
-class WeightSpec:
+class WeightSpec(NamedTuple):
     """Where and how one weight is stored.
 
     Attributes:
@@ -58,7 +56,7 @@ class WeightSpec:
     group_index: int
     offset: int
     nbytes: int
-    entry: Mapping[str, Any] = field(repr=False, compare=False)
+    entry: Mapping[str, Any]
 
     @property
     def size(self) -> int:
@@ -71,14 +69,13 @@ class WeightSpec:
         return self.quantization["dtype"] if self.quantization else self.dtype
 
 
-@dataclass(frozen=True)
-class ManifestGroup:
+class ManifestGroup(NamedTuple):
     """One ``weightsManifest`` group, validated but not yet laid out."""
 
     index: int
     paths: tuple[str, ...]
     entries: tuple[Mapping[str, Any], ...]
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    raw: Mapping[str, Any]
 
 
 def parse_model_json(text: bytes | str, file: str = "model.json") -> tuple[Any, list[Any]]:

@@ -109,15 +109,6 @@ def _all_finite(data: np.ndarray) -> bool:
     return True
 
 
-def quantization_problem(data: np.ndarray, qdtype: str) -> str | None:
-    """Why ``data`` cannot be quantized to ``qdtype`` as the writer would, or None."""
-    try:
-        _check_quantizable(data, qdtype)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
 def quantization_metadata(data: np.ndarray, qdtype: str) -> dict[str, Any]:
     """The manifest ``quantization`` object tensorflowjs writes for ``data``.
 

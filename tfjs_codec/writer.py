@@ -30,20 +30,19 @@ import json
 import math
 import os
 import re
-import secrets
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
+from .atomic import TEMP_PREFIX, atomic_file
 from .dtypes import DTYPES, QUANTIZATION_DTYPES, STRING_LENGTH_DTYPE, weight_dtype_of
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .format import DEFAULT_SHARD_SIZE, MODEL_JSON, SHARD_NAME
 from .manifest import check_path, parse_manifest, parse_model_json
-from .quantization import _warn_float16_overflow, iter_quantized, quantization_metadata, quantization_problem
+from .quantization import _warn_float16_overflow, iter_quantized, quantization_metadata
 from .reader import Model, load
 
 __all__ = ["save", "encode_weights", "QuantizeSpec"]
@@ -53,16 +52,14 @@ QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]
 #: Bytes written per call when streaming a large buffer.
 WRITE_CHUNK = 1 << 22
 
-_TEMP_PREFIX = ".tfjs_codec-"
-_TEMP_RE = re.compile(r"^\.tfjs_codec-.*\.tmp$")
+_TEMP_RE = re.compile(r"^" + re.escape(TEMP_PREFIX) + r".*\.tmp$")
 _SHARD_RE = re.compile(r"^group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin$")
 
 #: Lossless widenings applied without like (the rest is refused, never cast silently).
 _WIDEN = {"f": "float32", "i": "int32", "u": "int32", "b": "bool", "c": "complex64"}
 
 
-@dataclass
-class _Item:
+class _Item(NamedTuple):
     """One weight to write: its manifest entry and a producer of its bytes."""
 
     entry: dict[str, Any]
@@ -70,12 +67,14 @@ class _Item:
     chunks: Callable[[], Iterable[Any]]
 
 
-@dataclass
 class _Group:
-    items: list[_Item]
-    sizes: list[int]
-    paths: list[str]
-    raw: dict[str, Any] = field(default_factory=dict)
+    """One manifest group to write: its items and the planned shard sizes and paths."""
+
+    def __init__(self, items: list[_Item], sizes: list[int], paths: list[str], raw: dict[str, Any] | None = None) -> None:
+        self.items = items
+        self.sizes = sizes
+        self.paths = paths
+        self.raw = raw or {}
 
     @property
     def total(self) -> int:
@@ -207,11 +206,11 @@ def _item(
         return _Item(entry, len(data), lambda: [data])
     contiguous = np.ascontiguousarray(array, dtype=DTYPES[dtype].numpy)
     if qdtype is not None and dtype in ("float32", "int32"):
-        problem = quantization_problem(contiguous, qdtype)
-        if problem is not None:
+        try:
+            meta = quantization_metadata(contiguous, qdtype)
+        except ValueError as problem:
             warnings.warn(f"weight {name!r} is left unquantized: {problem}", TfjsFormatWarning, stacklevel=4)
         else:
-            meta = quantization_metadata(contiguous, qdtype)
             if qdtype == "float16":
                 _warn_float16_overflow(contiguous, name)
             entry["quantization"] = meta
@@ -498,7 +497,7 @@ def _fresh_name(directory: Path, path: str) -> str:
         stem, ext = path, ""
     stem = re.sub(r"-[0-9a-f]{8}$", "", stem)
     while True:
-        candidate = f"{stem}-{secrets.token_hex(4)}" + (f".{ext}" if ext else "")
+        candidate = f"{stem}-{os.urandom(4).hex()}" + (f".{ext}" if ext else "")
         if not (directory / candidate).exists():
             return candidate
 
@@ -519,13 +518,13 @@ def _commit(
     progress: Callable[[int, int], None] | None,
 ) -> None:
     directory = manifest_path.parent
-    token = secrets.token_hex(4)
+    token = os.urandom(4).hex()
     temps: list[Path] = []
     created: list[Path] = []
     shard_temps: dict[tuple[int, int], Path] = {}
 
     def open_shard(gi: int, si: int, nbytes: int) -> _FileSink:
-        temp = directory / f"{_TEMP_PREFIX}{token}-{gi}-{si}.tmp"
+        temp = directory / f"{TEMP_PREFIX}{token}-{gi}-{si}.tmp"
         temps.append(temp)
         shard_temps[(gi, si)] = temp
         return _FileSink(temp)
@@ -553,13 +552,13 @@ def _commit(
             document[:] = _manifest_of(groups)
         else:
             document["weightsManifest"] = _manifest_of(groups)
-        _write_file_atomic(manifest_path, _manifest_bytes(document, like), temps, token)
+        _write_file_atomic(manifest_path, _manifest_bytes(document, like))
         committed = True  # from here on the new shards are the model: never remove them
         if like is not None:
             for name, data in like.sidecars.items():
                 target = directory / name
                 if not (target.is_file() and target.read_bytes() == data):
-                    _write_file_atomic(target, data, temps, token)
+                    _write_file_atomic(target, data)
         _fsync_dir(directory)
     except BaseException:
         for path in temps + ([] if committed else created):
@@ -620,11 +619,6 @@ def _manifest_bytes(document: Any, like: Model | None) -> bytes:
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _write_file_atomic(target: Path, data: bytes, temps: list[Path], token: str) -> None:
-    temp = target.parent / f"{_TEMP_PREFIX}{token}-{target.name}.tmp"
-    temps.append(temp)
-    with open(temp, "xb") as f:
+def _write_file_atomic(target: Path, data: bytes) -> None:
+    with atomic_file(target) as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temp, target)
