@@ -30,10 +30,11 @@ import json
 import math
 import os
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import numpy as np
 
@@ -44,6 +45,9 @@ from .format import DEFAULT_SHARD_SIZE, MODEL_JSON, SHARD_NAME
 from .manifest import check_path, parse_manifest, parse_model_json
 from .quantization import _warn_float16_overflow, iter_quantized, quantization_metadata
 from .reader import Model, load
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor, Future
 
 __all__ = ["save", "encode_weights", "QuantizeSpec"]
 
@@ -461,19 +465,49 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+_SYNC_POOL: Executor | None = None
+_SYNC_POOL_LOCK = threading.Lock()
+
+
+def _sync_pool() -> Executor:
+    """One thread that fsyncs finished shards while the next ones are written."""
+    global _SYNC_POOL
+    with _SYNC_POOL_LOCK:
+        if _SYNC_POOL is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _SYNC_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfjs_codec-fsync")
+        return _SYNC_POOL
+
+
 class _FileSink:
+    """A new shard file; ``close`` hands its fsync to a worker thread, ``wait`` joins it."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._f = open(path, "xb")
+        self._synced: Future[None] | None = None
 
     def write(self, data: memoryview) -> None:
         self._f.write(data)
 
     def close(self) -> None:
-        if not self._f.closed:
+        if self._synced is None:
             self._f.flush()
+            self._synced = _sync_pool().submit(self._sync_and_close)
+
+    def _sync_and_close(self) -> None:
+        try:
             os.fsync(self._f.fileno())
+        finally:
             self._f.close()
+
+    def wait(self) -> None:
+        """Block until the file is on disk and closed; re-raise an fsync failure."""
+        if self._synced is None:
+            self._f.close()
+        else:
+            self._synced.result()
 
 
 def _same_file_bytes(a: Path, b: Path) -> bool:
@@ -523,16 +557,29 @@ def _commit(
     created: list[Path] = []
     shard_temps: dict[tuple[int, int], Path] = {}
 
+    sinks: list[_FileSink] = []
+
     def open_shard(gi: int, si: int, nbytes: int) -> _FileSink:
         temp = directory / f"{TEMP_PREFIX}{token}-{gi}-{si}.tmp"
         temps.append(temp)
         shard_temps[(gi, si)] = temp
-        return _FileSink(temp)
+        sinks.append(_FileSink(temp))
+        return sinks[-1]
 
     old = _old_shards(manifest_path) if manifest_path.exists() else set()
     committed = False
     try:
-        _stream(groups, open_shard, progress)
+        try:
+            _stream(groups, open_shard, progress)
+        except BaseException:
+            for sink in sinks:
+                try:
+                    sink.wait()
+                except OSError:
+                    pass  # the first failure is the one to report
+            raise
+        for sink in sinks:  # every shard durable (and closed) before any rename
+            sink.wait()
         for gi, group in enumerate(groups):
             for si, want in enumerate(group.paths):
                 temp = shard_temps[(gi, si)]
