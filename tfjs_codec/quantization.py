@@ -58,9 +58,17 @@ def affine_parameters(data: np.ndarray, qdtype: str) -> dict[str, float]:
     Returns:
         ``{"min": nudged_min, "scale": scale}`` as Python floats.
     """
+    return _affine_from_range(*_value_range(data), qdtype)
+
+
+def _value_range(data: np.ndarray) -> tuple[float, float]:
+    # NaN propagates through min/max and an infinity shows in one of them:
+    # finite min and max mean finite data, without a pass of its own
+    return float(np.float64(data.min())), float(np.float64(data.max()))
+
+
+def _affine_from_range(lo: float, hi: float, qdtype: str) -> dict[str, float]:
     qmax = _AFFINE[qdtype]
-    lo = float(np.float64(data.min()))
-    hi = float(np.float64(data.max()))
     if lo == hi:
         return {"min": lo, "scale": 1.0}
     scale = (hi - lo) / qmax
@@ -70,10 +78,8 @@ def affine_parameters(data: np.ndarray, qdtype: str) -> dict[str, float]:
     return {"min": lo, "scale": scale}
 
 
-def _affine_codes(chunk: np.ndarray, params: Mapping[str, float], qdtype: str, constant: bool) -> np.ndarray:
-    qdt = DTYPES[qdtype].numpy
-    if constant:
-        return np.zeros(chunk.shape, dtype=qdt)
+def _affine_codes(chunk: np.ndarray, params: Mapping[str, float], qdtype: str) -> np.ndarray:
+    # a constant tensor (scale 1.0, min = its value) comes out all zeros, as in the reference
     lo, scale = params["min"], params["scale"]
     hi = _AFFINE[qdtype] * scale + lo
     x = chunk.astype(np.float64)
@@ -81,32 +87,27 @@ def _affine_codes(chunk: np.ndarray, params: Mapping[str, float], qdtype: str, c
     x -= lo
     x /= scale
     np.round(x, out=x)
-    return x.astype(qdt)
+    return x.astype(DTYPES[qdtype].numpy)
 
 
-def _check_quantizable(data: np.ndarray, qdtype: str) -> None:
+def _check_quantizable(data: np.ndarray, qdtype: str) -> tuple[float, float] | None:
+    """Raise ValueError unless ``data`` can be quantized to ``qdtype``; the (min, max) for affine kinds."""
     if qdtype not in _AFFINE and qdtype != "float16":
         raise ValueError(f"unknown quantization dtype {qdtype!r}; expected 'uint8', 'uint16' or 'float16'")
     if qdtype == "float16":
         if data.dtype.kind != "f" or data.dtype.itemsize != 4:
             raise ValueError(f"float16 quantization takes float32 data, not {data.dtype}")
-        return
+        return None
     if not (data.dtype.kind == "f" and data.dtype.itemsize == 4) and not (
         data.dtype.kind == "i" and data.dtype.itemsize == 4
     ):
         raise ValueError(f"{qdtype} quantization takes float32 or int32 data, not {data.dtype}")
     if data.size == 0:
         raise ValueError(f"{qdtype} quantization needs at least one value")
-    if data.dtype.kind == "f" and not _all_finite(data):
+    lo, hi = _value_range(data)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{qdtype} quantization cannot represent NaN or infinite values")
-
-
-def _all_finite(data: np.ndarray) -> bool:
-    flat = data.reshape(-1)
-    for start in range(0, flat.size, CHUNK_ELEMENTS):
-        if not np.isfinite(flat[start : start + CHUNK_ELEMENTS]).all():
-            return False
-    return True
+    return lo, hi
 
 
 def quantization_metadata(data: np.ndarray, qdtype: str) -> dict[str, Any]:
@@ -114,10 +115,10 @@ def quantization_metadata(data: np.ndarray, qdtype: str) -> dict[str, Any]:
 
     Key order is the writer's: dtype, min, scale, original_dtype.
     """
-    _check_quantizable(data, qdtype)
+    value_range = _check_quantizable(data, qdtype)
     meta: dict[str, Any] = {"dtype": qdtype}
-    if qdtype in _AFFINE:
-        meta.update(affine_parameters(data, qdtype))
+    if value_range is not None:
+        meta.update(_affine_from_range(*value_range, qdtype))
     meta["original_dtype"] = "float32" if data.dtype.kind == "f" else "int32"
     return meta
 
@@ -131,14 +132,13 @@ def iter_quantized(data: np.ndarray, meta: Mapping[str, Any]) -> Iterator[np.nda
     """
     qdtype = meta["dtype"]
     flat = np.ascontiguousarray(data).reshape(-1)
-    constant = qdtype in _AFFINE and flat.size > 0 and flat.min() == flat.max()
     for start in range(0, flat.size, CHUNK_ELEMENTS):
         chunk = flat[start : start + CHUNK_ELEMENTS]
         if qdtype == "float16":
             with np.errstate(over="ignore"):
                 yield chunk.astype(DTYPES["float16"].numpy)
         else:
-            yield _affine_codes(chunk, meta, qdtype, constant)
+            yield _affine_codes(chunk, meta, qdtype)
 
 
 def quantize(array: Any, dtype: str) -> tuple[np.ndarray, dict[str, Any]]:
