@@ -526,13 +526,14 @@ figures quoted here are from those experiments, the tables above are this run's.
   state of the files (7-11x across runs).
 - **versus tensorflowjs on saves (>= 1.3x float32, >= 1.5x uint8).** `tc.save` fsyncs
   every shard, the manifest and the directory (the atomic-commit protocol);
-  `write_weights` syncs nothing. With tc's fsync switched off for the measurement
-  (the 'no fsync' rows), float32 is far ahead; uint8 is then limited by quantization
-  arithmetic (min, max, finiteness check and six element-wise passes per chunk,
-  matching the reference's float64 rounding bit for bit). The finiteness check runs
-  twice per weight (`quantization_problem`, then `quantization_metadata`); sharing
-  it, and overlapping the fsync of one shard with quantizing the next on the second
-  core, are the remaining levers (follow-up).
+  `write_weights` syncs nothing. The fsync of each finished shard runs on a worker
+  thread while the next shard is written, and the range check of affine quantization
+  rides on the min/max pass (NaN propagates through min/max, an infinity shows in one
+  of them), so uint8 saves are quantization arithmetic plus the write: six
+  element-wise float64 passes per chunk, matching the reference's rounding bit for
+  bit. Quantizing chunks on the second core gave 7% (the two logical cores share a
+  physical one), not worth the extra memory in flight. The uint8 ratio sits at the
+  target with tc's fsync off and just under it with fsync on.
 - **open + read one weight (< 5 ms at 1 GiB, constant).** Mapping and reading are lazy
   (only the weight's one or two shards are mapped), and opening no longer reads every
   shard's first bytes (gzip sniffing is skipped when the raw sizes match the manifest)
@@ -541,7 +542,10 @@ figures quoted here are from those experiments, the tables above are this run's.
   model.json and one `stat` per shard, ~15 us per shard, about 4 ms for the 1 GiB
   model's 256 shards and 512 entries; the single weight adds ~1 ms.
 - **import (< 80 ms).** numpy alone takes most of it on this machine; tfjs_codec's own
-  modules add the 'over numpy' figure (dataclasses -> inspect, json, ctypes, secrets).
+  modules add the 'over numpy' figure (json, re, ctypes, mmap; dataclasses and secrets
+  are kept off the import path). `import numpy` alone costs more than 80 ms over a bare
+  interpreter on this machine (see the Import line), so the target cannot be met here
+  whatever the package does; what the package adds is the figure to watch.
 """.strip("\n").split("\n")
 ANALYSIS.insert(0, "")
 
