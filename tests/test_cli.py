@@ -144,3 +144,14 @@ def test_python_dash_m_and_help():
     result = subprocess.run([sys.executable, "-m", "tfjs_codec", "--help"], capture_output=True, text=True, check=True)
     for command in ("inspect", "convert", "verify"):
         assert command in result.stdout
+
+
+def test_npz_weights_may_have_any_name(tmp_path):
+    from tfjs_codec.formats import read_npz, write_npz
+
+    weights = {"file": np.arange(3, dtype=np.float32), "allow_pickle": np.ones(2, bool), "d/kernel": np.eye(2, dtype=np.float32)}
+    write_npz(tmp_path / "w.npz", weights)
+    back = read_npz(tmp_path / "w.npz")
+    assert list(back) == list(weights)
+    assert all(same_bits(back[k], v) for k, v in weights.items())
+    assert sorted(np.load(tmp_path / "w.npz").files) == sorted(weights)  # numpy reads it too

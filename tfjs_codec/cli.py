@@ -52,7 +52,7 @@ def _human(n: int) -> str:
 
 
 def _describe(model: Model) -> dict[str, Any]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in model.specs.items():
         q = spec.quantization
         rows.append(

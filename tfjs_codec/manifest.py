@@ -69,13 +69,26 @@ class WeightSpec(NamedTuple):
         return self.quantization["dtype"] if self.quantization else self.dtype
 
 
-class ManifestGroup(NamedTuple):
-    """One ``weightsManifest`` group, validated but not yet laid out."""
+class ManifestGroup:
+    """One ``weightsManifest`` group, validated but not yet laid out.
 
-    index: int
-    paths: tuple[str, ...]
-    entries: tuple[Mapping[str, Any], ...]
-    raw: Mapping[str, Any]
+    Attributes:
+        index: its position in ``weightsManifest`` (0-based).
+        paths: its shard paths as the manifest spells them.
+        entries: its weight entries as read.
+        raw: the group object as read (extra keys included).
+    """
+
+    __slots__ = ("index", "paths", "entries", "raw")
+
+    def __init__(self, index: int, paths: tuple[str, ...], entries: tuple[Mapping[str, Any], ...], raw: Mapping[str, Any]) -> None:
+        self.index = index
+        self.paths = paths
+        self.entries = entries
+        self.raw = raw
+
+    def __repr__(self) -> str:
+        return f"ManifestGroup(index={self.index}, paths={self.paths!r}, {len(self.entries)} weights)"
 
 
 def parse_model_json(text: bytes | str, file: str = "model.json") -> tuple[Any, list[Any]]:

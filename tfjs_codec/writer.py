@@ -220,7 +220,7 @@ def _item(
             entry["quantization"] = meta
             nbytes = contiguous.size * DTYPES[qdtype].itemsize  # type: ignore[operator]
             return _Item(entry, nbytes, lambda: iter_quantized(contiguous, meta))
-    return _Item(entry, contiguous.nbytes, lambda: [memoryview(contiguous.reshape(-1)).cast("B")] if contiguous.size else [])
+    return _Item(entry, contiguous.nbytes, lambda: [contiguous] if contiguous.size else [])
 
 
 def _cut(total: int, shard_size: int, group_index: int) -> tuple[list[int], list[str]]:
@@ -290,6 +290,13 @@ def _plan(
     return groups
 
 
+def _as_bytes(chunk: Any) -> memoryview:
+    """The bytes of a chunk (an array, bytes or a memoryview) as a flat byte view."""
+    if isinstance(chunk, np.ndarray):
+        return np.ascontiguousarray(chunk).reshape(-1).view(np.uint8).data
+    return memoryview(chunk).cast("B")
+
+
 def _stream(groups: Sequence[_Group], open_shard: Callable[[int, int, int], Any], progress: Callable[[int, int], None] | None) -> None:
     """Write every group's bytes, cut at its planned shard sizes."""
     grand_total = sum(g.total for g in groups)
@@ -297,10 +304,10 @@ def _stream(groups: Sequence[_Group], open_shard: Callable[[int, int, int], Any]
     for gi, group in enumerate(groups):
         shard = 0
         left = group.sizes[0] if group.sizes else 0
-        sink = open_shard(gi, 0, group.sizes[0]) if group.sizes else None
+        sink: Any = open_shard(gi, 0, group.sizes[0]) if group.sizes else None  # None: no bytes to write
         for item in group.items:
             for chunk in item.chunks():
-                view = memoryview(chunk).cast("B") if not isinstance(chunk, np.ndarray) else memoryview(np.ascontiguousarray(chunk).reshape(-1)).cast("B")
+                view = _as_bytes(chunk)
                 while view.nbytes:
                     while left == 0:
                         sink.close()

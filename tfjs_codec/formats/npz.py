@@ -53,5 +53,8 @@ def write_npz(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> None:
         if array.dtype.kind == "O":
             raise TfjsFormatError("string weights cannot be stored in .npz without pickling", file=path.name, weight=name, field="dtype")
         arrays[name] = array
-    with atomic_file(path) as f:
-        np.savez(f, **arrays)
+    # what np.savez does, without its keyword arguments: a weight may be named "file"
+    with atomic_file(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, array, allow_pickle=False)

@@ -144,7 +144,7 @@ def write_safetensors(
         f.write(text)
         for array, dtype in arrays.values():
             data = np.ascontiguousarray(array, dtype=dtype).reshape(-1)
-            f.write(memoryview(data).cast("B"))
+            f.write(data.view(np.uint8).data)
             done += data.nbytes
             if progress is not None:
                 progress(done, offset)
