@@ -385,18 +385,18 @@ def save_archive(out: str | os.PathLike[str], save_dir: Callable[[Path], Path]) 
         if mode is None:
             with zipfile.ZipFile(temp, "w", zipfile.ZIP_STORED) as z:
                 for n in names:
-                    info = zipfile.ZipInfo(n, date_time=_FIXED_TIME)
-                    info.external_attr = 0o644 << 16
-                    with open(work / n, "rb") as src, z.open(info, "w", force_zip64=(work / n).stat().st_size >= 1 << 31) as dst:
+                    zinfo = zipfile.ZipInfo(n, date_time=_FIXED_TIME)
+                    zinfo.external_attr = 0o644 << 16
+                    with open(work / n, "rb") as src, z.open(zinfo, "w", force_zip64=(work / n).stat().st_size >= 1 << 31) as dst:
                         _copy(src, dst)
         else:
-            with tarfile.open(temp, mode, format=tarfile.PAX_FORMAT) as t:
+            with tarfile.open(temp, mode, format=tarfile.PAX_FORMAT) as t:  # type: ignore[call-overload]
                 for n in names:
-                    info = tarfile.TarInfo(n)
-                    info.size = (work / n).stat().st_size
-                    info.mode = 0o644
+                    tinfo = tarfile.TarInfo(n)
+                    tinfo.size = (work / n).stat().st_size
+                    tinfo.mode = 0o644
                     with open(work / n, "rb") as src:
-                        t.addfile(info, src)
+                        t.addfile(tinfo, src)
         with open(temp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(temp, target)
