@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import warnings
 
 import numpy as np
@@ -252,3 +254,51 @@ def test_conv1d_causal_padding_is_left_zero_padding(fixture_copy):
     with torch.no_grad():
         np.testing.assert_allclose(causal_layer(x).numpy(), valid_layer(padded).numpy(), rtol=0, atol=1e-6)
         assert causal_layer(x).shape == (2, 8, 4)
+
+
+@pytest.mark.parametrize("case", LAYERS_MODELS)
+def test_whole_module_pickles_with_torch_save(case):
+    # torch.save(net) pickles every layer: activations and reshape-like layers
+    # must be module-level functions (or partials of them), never lambdas.
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+
+    record = _prediction(case)
+    with tc.load(FIXTURES / case) as model:
+        net = tct.to_module(model)
+    buf = io.BytesIO()
+    torch.save(net, buf)
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    assert type(loaded) is tct.TfjsModule and not loaded.training
+    assert loaded.weight_names == net.weight_names and loaded.ml5 == net.ml5
+    inputs = _arrays(record["input"], "input")
+    for got, want in zip(_run(loaded, inputs), _run(net, inputs)):
+        np.testing.assert_array_equal(got, want)
+    state, loaded_state = net.tfjs_state(), loaded.tfjs_state()
+    assert list(loaded_state) == list(state)
+    for name in state:
+        np.testing.assert_array_equal(loaded_state[name], state[name])
+
+
+def test_malformed_topology_is_a_format_error(fixture_copy):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    cases = [
+        ("browser_layers_conv2d", lambda t: t["config"].update(layers={}),
+         "model.json: modelTopology.config.layers: Sequential config has no list of layers"),
+        ("browser_layers_conv2d", lambda t: t["config"]["layers"][1]["config"].pop("name"),
+         "model.json: layer None (Conv2D): a layer has no name"),
+        ("browser_layers_functional", lambda t: t["config"].pop("output_layers"),
+         "model.json: modelTopology.config.output_layers: is None, not a list of [layer, node, tensor]"),
+        ("browser_layers_functional", lambda t: t["config"].update(input_layers=[["in_a", 0]]),
+         "model.json: modelTopology.config.input_layers: entry ['in_a', 0] is not [layer, node, tensor]"),
+    ]
+    for case, edit, message in cases:
+        folder = fixture_copy(case)
+        _edit_topology(folder, edit)
+        with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+            tct.to_module(model)
+        assert str(err.value) == message
+        shutil.rmtree(folder)

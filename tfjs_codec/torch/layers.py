@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -42,20 +43,42 @@ def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
 
 
+# Named module-level functions rather than lambdas, so modules holding them pickle
+# (torch.save of a whole module).
+def _linear(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def _relu6(x: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(x, 0.0, 6.0)
+
+
+def _softmax(x: torch.Tensor) -> torch.Tensor:
+    return F.softmax(x, dim=-1)
+
+
+def _log_softmax(x: torch.Tensor) -> torch.Tensor:
+    return F.log_softmax(x, dim=-1)
+
+
+#: An elementwise activation.
+ActivationFn = Callable[[torch.Tensor], torch.Tensor]
+
+
 #: activation name as saved (snake_case) or as tfjs spells it (camelCase) -> function.
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "linear": lambda x: x,
+ACTIVATIONS: dict[str, ActivationFn] = {
+    "linear": _linear,
     "relu": F.relu,
-    "relu6": lambda x: torch.clamp(x, 0.0, 6.0),
+    "relu6": _relu6,
     "elu": F.elu,
     "selu": F.selu,
     "sigmoid": torch.sigmoid,
     "hard_sigmoid": hard_sigmoid,
     "hardSigmoid": hard_sigmoid,
     "tanh": torch.tanh,
-    "softmax": lambda x: F.softmax(x, dim=-1),
-    "log_softmax": lambda x: F.log_softmax(x, dim=-1),
-    "logSoftmax": lambda x: F.log_softmax(x, dim=-1),
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "logSoftmax": _log_softmax,
     "softplus": F.softplus,
     "softsign": F.softsign,
     "swish": F.silu,
@@ -93,7 +116,7 @@ class _Ctx:
             raise self.fail(key, f"= {value!r} is not supported by tfjs_codec.torch (supported: {shown})")
         return value
 
-    def activation(self, key: str = "activation", default: str = "linear") -> Callable[[torch.Tensor], torch.Tensor]:
+    def activation(self, key: str = "activation", default: str = "linear") -> ActivationFn:
         value = self.config.get(key, default)
         if value is None:
             value = "linear"
@@ -130,10 +153,12 @@ class _Ctx:
         self.only("data_format", ("channels_last", None))
 
 
-def _param(array: np.ndarray | None) -> nn.Parameter | None:
-    if array is None:
-        return None
+def _param(array: np.ndarray) -> nn.Parameter:
     return nn.Parameter(torch.from_numpy(np.array(array, dtype=np.float32, order="C", copy=True)))
+
+
+def _maybe_param(array: np.ndarray | None) -> nn.Parameter | None:
+    return None if array is None else _param(array)
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
@@ -219,12 +244,12 @@ class Merge(TfjsLayer):
 
 
 class Dense(TfjsLayer):
-    tfjs_vars = ("kernel", "bias")
+    tfjs_vars: tuple[str, ...] = ("kernel", "bias")
 
-    def __init__(self, name: str, cls: str, kernel: np.ndarray, bias: np.ndarray | None, act: Callable) -> None:
+    def __init__(self, name: str, cls: str, kernel: np.ndarray, bias: np.ndarray | None, act: ActivationFn) -> None:
         super().__init__(name, cls)
         self.weight = _param(kernel.T)
-        self.bias = _param(bias)
+        self.bias = _maybe_param(bias)
         self.act = act
         self.tfjs_vars = ("kernel", "bias") if bias is not None else ("kernel",)
 
@@ -239,7 +264,7 @@ class Dense(TfjsLayer):
 
 
 class Embedding(TfjsLayer):
-    tfjs_vars = ("embeddings",)
+    tfjs_vars: tuple[str, ...] = ("embeddings",)
 
     def __init__(self, name: str, cls: str, table: np.ndarray) -> None:
         super().__init__(name, cls)
@@ -258,7 +283,7 @@ class Embedding(TfjsLayer):
 
 def _same_pads(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int]) -> list[int]:
     """F.pad arguments (last dim first) for TensorFlow's "same" padding (extra at the end)."""
-    pads: list[int] = []
+    pads: list[tuple[int, int]] = []
     for n, k, s, d in zip(sizes, kernel, strides, dilation):
         eff = (k - 1) * d + 1
         total = max((math.ceil(n / s) - 1) * s + eff - n, 0)
@@ -298,7 +323,7 @@ class Conv(TfjsLayer):
         strides: tuple[int, ...],
         dilation: tuple[int, ...],
         padding: str,
-        act: Callable,
+        act: ActivationFn,
     ) -> None:
         super().__init__(name, cls)
         self.rank, self.kind = rank, kind
@@ -317,7 +342,7 @@ class Conv(TfjsLayer):
                 pk = kernels["pointwise_kernel"]  # (1, 1, in*m, out)
                 self.pointwise_weight = _param(np.moveaxis(pk, [-1, -2], [0, 1]))
                 self.tfjs_vars += ("pointwise_kernel",)
-        self.bias = _param(bias)
+        self.bias = _maybe_param(bias)
         if bias is not None:
             self.tfjs_vars += ("bias",)
 
@@ -359,11 +384,23 @@ class Conv(TfjsLayer):
 class ConvTranspose(TfjsLayer):
     """Conv2DTranspose (and Conv1DTranspose): kernel (*k, out, in) -> (in, out, *k)."""
 
-    def __init__(self, name, cls, *, rank, kernel, bias, strides, dilation, padding, act) -> None:
+    def __init__(
+        self,
+        name: str,
+        cls: str,
+        *,
+        rank: int,
+        kernel: np.ndarray,
+        bias: np.ndarray | None,
+        strides: tuple[int, ...],
+        dilation: tuple[int, ...],
+        padding: str,
+        act: ActivationFn,
+    ) -> None:
         super().__init__(name, cls)
         self.rank, self.strides, self.dilation, self.padding, self.act = rank, strides, dilation, padding, act
         self.weight = _param(np.moveaxis(kernel, [-1, -2], [0, 1]))
-        self.bias = _param(bias)
+        self.bias = _maybe_param(bias)
         self.tfjs_vars = ("kernel", "bias") if bias is not None else ("kernel",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -393,7 +430,9 @@ class ConvTranspose(TfjsLayer):
 
 
 class Pool(TfjsLayer):
-    def __init__(self, name, cls, *, rank, op, pool, strides, padding) -> None:
+    def __init__(
+        self, name: str, cls: str, *, rank: int, op: str, pool: tuple[int, ...], strides: tuple[int, ...], padding: str
+    ) -> None:
         super().__init__(name, cls)
         self.rank, self.op, self.pool, self.strides, self.padding = rank, op, pool, strides, padding
 
@@ -415,7 +454,7 @@ class Pool(TfjsLayer):
 
 
 class GlobalPool(TfjsLayer):
-    def __init__(self, name, cls, *, op, keepdims) -> None:
+    def __init__(self, name: str, cls: str, *, op: str, keepdims: bool) -> None:
         super().__init__(name, cls)
         self.op, self.keepdims = op, keepdims
 
@@ -433,11 +472,26 @@ class GlobalPool(TfjsLayer):
 class BatchNorm(TfjsLayer):
     """BatchNormalization: Keras epsilon; Keras momentum m is torch momentum 1 - m."""
 
-    def __init__(self, name, cls, *, axis, eps, momentum, gamma, beta, mean, var) -> None:
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+
+    def __init__(
+        self,
+        name: str,
+        cls: str,
+        *,
+        axis: int,
+        eps: float,
+        momentum: float,
+        gamma: np.ndarray | None,
+        beta: np.ndarray | None,
+        mean: np.ndarray,
+        var: np.ndarray,
+    ) -> None:
         super().__init__(name, cls)
         self.axis, self.eps, self.momentum = axis, eps, momentum
-        self.weight = _param(gamma)
-        self.bias = _param(beta)
+        self.weight = _maybe_param(gamma)
+        self.bias = _maybe_param(beta)
         self.register_buffer("running_mean", torch.from_numpy(np.array(mean, np.float32)))
         self.register_buffer("running_var", torch.from_numpy(np.array(var, np.float32)))
         self.tfjs_vars = tuple(
@@ -462,11 +516,13 @@ class BatchNorm(TfjsLayer):
 
 
 class LayerNorm(TfjsLayer):
-    def __init__(self, name, cls, *, naxes, eps, gamma, beta) -> None:
+    def __init__(
+        self, name: str, cls: str, *, naxes: int, eps: float, gamma: np.ndarray | None, beta: np.ndarray | None
+    ) -> None:
         super().__init__(name, cls)
         self.naxes, self.eps = naxes, eps
-        self.weight = _param(gamma)
-        self.bias = _param(beta)
+        self.weight = _maybe_param(gamma)
+        self.bias = _maybe_param(beta)
         self.tfjs_vars = tuple(v for v, p in (("gamma", gamma), ("beta", beta)) if p is not None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -496,14 +552,28 @@ class LayerNorm(TfjsLayer):
 class Recurrent(TfjsLayer):
     """LSTM, GRU (both reset variants) and SimpleRNN with the Keras equations."""
 
-    def __init__(self, name, cls, *, kind, units, act, rec_act, kernel, recurrent, bias, return_sequences, go_backwards,
-                 dropout) -> None:
+    def __init__(
+        self,
+        name: str,
+        cls: str,
+        *,
+        kind: str,
+        units: int,
+        act: ActivationFn,
+        rec_act: ActivationFn,
+        kernel: np.ndarray,
+        recurrent: np.ndarray,
+        bias: np.ndarray | None,
+        return_sequences: bool,
+        go_backwards: bool,
+        dropout: bool,
+    ) -> None:
         super().__init__(name, cls)
         self.kind, self.units, self.act, self.rec_act = kind, units, act, rec_act
         self.return_sequences, self.go_backwards, self.dropout = return_sequences, go_backwards, dropout
         self.weight_ih = _param(kernel.T)
         self.weight_hh = _param(recurrent.T)
-        self.bias = _param(bias)
+        self.bias = _maybe_param(bias)
         self.tfjs_vars = ("kernel", "recurrent_kernel") + (("bias",) if bias is not None else ())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -694,24 +764,40 @@ def _recurrent(kind: str) -> Callable[[_Ctx], TfjsLayer]:
     return build
 
 
+def _flatten_fn(x: torch.Tensor) -> torch.Tensor:
+    return x.reshape(x.shape[0], -1)
+
+
+def _reshape_fn(x: torch.Tensor, *, target: tuple[int, ...]) -> torch.Tensor:
+    return x.reshape((x.shape[0],) + target)
+
+
+def _permute_fn(x: torch.Tensor, *, dims: tuple[int, ...]) -> torch.Tensor:
+    return x.permute(dims)
+
+
+def _repeat_fn(x: torch.Tensor, *, n: int) -> torch.Tensor:
+    return x.unsqueeze(1).expand(x.shape[0], n, *x.shape[1:])
+
+
 def _flatten(c: _Ctx) -> TfjsLayer:
     c.channels_last()
-    return Lambda(c.name, c.cls, lambda x: x.reshape(x.shape[0], -1))
+    return Lambda(c.name, c.cls, _flatten_fn)
 
 
 def _reshape(c: _Ctx) -> TfjsLayer:
     target = tuple(int(v) for v in c.opt("target_shape"))
-    return Lambda(c.name, c.cls, lambda x: x.reshape((x.shape[0],) + target))
+    return Lambda(c.name, c.cls, partial(_reshape_fn, target=target))
 
 
 def _permute(c: _Ctx) -> TfjsLayer:
     dims = (0,) + tuple(int(d) for d in c.opt("dims"))
-    return Lambda(c.name, c.cls, lambda x: x.permute(dims))
+    return Lambda(c.name, c.cls, partial(_permute_fn, dims=dims))
 
 
 def _repeat(c: _Ctx) -> TfjsLayer:
     n = int(c.opt("n"))
-    return Lambda(c.name, c.cls, lambda x: x.unsqueeze(1).expand(x.shape[0], n, *x.shape[1:]))
+    return Lambda(c.name, c.cls, partial(_repeat_fn, n=n))
 
 
 def _dropout(spatial: int) -> Callable[[_Ctx], TfjsLayer]:
@@ -731,7 +817,7 @@ def _merge(op: str) -> Callable[[_Ctx], TfjsLayer]:
 
 
 def _identity(c: _Ctx) -> TfjsLayer:
-    return Lambda(c.name, c.cls, lambda x: x)
+    return Lambda(c.name, c.cls, _linear)
 
 
 #: Keras / tfjs class name -> builder.

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -70,7 +71,7 @@ class TfjsModule(nn.Module):
 
     def tfjs_state(self) -> dict[str, np.ndarray]:
         """tfjs weight name -> the module's current value in the tfjs layout."""
-        exported = {key: layer.export_tfjs() for key, layer in self.layers.items()}
+        exported = {key: cast(TfjsLayer, layer).export_tfjs() for key, layer in self.layers.items()}
         return {name: exported[key][var] for name, (key, var) in self.weight_names.items()}
 
 
@@ -93,7 +94,7 @@ def _topology(model: Model) -> tuple[dict[str, Any], str]:
     return topo, file
 
 
-def _lookup(model: Model, layer: str) -> Any:
+def _lookup(model: Model, layer: str) -> dict[str, str]:
     """var -> array for a layer, accepting ``layer/var`` and ``layer/cell/var``."""
     by_var: dict[str, str] = {}
     for name, spec in model.specs.items():
@@ -107,12 +108,53 @@ def _lookup(model: Model, layer: str) -> Any:
     return by_var
 
 
+def _getter(model: Model, vars_: dict[str, str]) -> Callable[[str], np.ndarray | None]:
+    """var -> the layer's decoded weight, or None when the manifest lacks it."""
+
+    def get(var: str) -> np.ndarray | None:
+        return model.weights[vars_[var]] if var in vars_ else None
+
+    return get
+
+
 def _ref(item: Any, file: str, where: str) -> _Ref:
     if isinstance(item, (list, tuple)) and len(item) >= 3:
         if len(item) >= 4 and item[3]:
             raise TfjsFormatError(f"call arguments {item[3]!r} are not supported by tfjs_codec.torch", file=file, field=where)
         return (str(item[0]), int(item[1]), int(item[2]))
     raise TfjsFormatError(f"inbound node {item!r} is not in the Keras 2 / tfjs form [layer, node, tensor, kwargs]", file=file, field=where)
+
+
+def _layer_configs(cls: str, config: Any, file: str) -> list[dict[str, Any]]:
+    """The topology's list of layer configs (Sequential also comes as a bare list)."""
+    layer_cfgs: Any
+    if cls == "Sequential" and isinstance(config, list):
+        layer_cfgs = config
+    else:
+        layer_cfgs = config.get("layers") if isinstance(config, dict) else None
+    if not isinstance(layer_cfgs, list) or not all(isinstance(lc, dict) for lc in layer_cfgs):
+        raise TfjsFormatError(f"{cls} config has no list of layers", file=file, field="modelTopology.config.layers")
+    return layer_cfgs
+
+
+def _layer_name(lc: dict[str, Any], file: str) -> str:
+    name = lc.get("name") or (lc.get("config") or {}).get("name")
+    if not isinstance(name, str):
+        raise TfjsFormatError("a layer has no name", file=file, field=f"layer {name!r} ({lc.get('class_name')})")
+    return name
+
+
+def _endpoints(config: dict[str, Any], key: str, file: str) -> list[_Ref]:
+    """A functional model's ``input_layers`` / ``output_layers`` as keyed refs."""
+    refs = config.get(key)
+    if not isinstance(refs, list):
+        raise TfjsFormatError(f"is {refs!r}, not a list of [layer, node, tensor]", file=file, field=f"modelTopology.config.{key}")
+    out = []
+    for r in refs:
+        if not (isinstance(r, (list, tuple)) and len(r) >= 3):
+            raise TfjsFormatError(f"entry {r!r} is not [layer, node, tensor]", file=file, field=f"modelTopology.config.{key}")
+        out.append((_key(str(r[0])), r[1], r[2]))
+    return out
 
 
 def to_module(model: Model) -> TfjsModule:
@@ -139,47 +181,44 @@ def to_module(model: Model) -> TfjsModule:
     topo, file = _topology(model)
     cls = topo["class_name"]
     config = topo.get("config")
-    if cls == "Sequential":
-        layer_cfgs = config["layers"] if isinstance(config, dict) else config
-    elif cls in ("Model", "Functional"):
-        layer_cfgs = config["layers"]
-    else:
+    if cls not in ("Sequential", "Model", "Functional"):
         raise TfjsFormatError(f"model class {cls!r} is not supported by tfjs_codec.torch", file=file, field="modelTopology.class_name")
+    layer_cfgs = _layer_configs(cls, config, file)
+    names = [_layer_name(lc, file) for lc in layer_cfgs]
 
     layers: dict[str, TfjsLayer] = {}
     weight_names: dict[str, tuple[str, str]] = {}
-    for lc in layer_cfgs:
-        lcls = lc.get("class_name")
+    for lc, name in zip(layer_cfgs, names):
+        lcls = str(lc.get("class_name"))
         lconf = lc.get("config") or {}
-        name = lc.get("name") or lconf.get("name")
         if lcls in ("Sequential", "Model", "Functional"):
             raise TfjsFormatError("nested models are not supported by tfjs_codec.torch", file=file, field=f"layer {name!r} ({lcls})")
         vars_ = _lookup(model, name)
         key = _key(name)
         if key in layers:
             raise TfjsFormatError("two layers with the same name", file=file, field=f"layer {name!r} ({lcls})")
-        layer = build_layer(name, lcls, lconf, lambda var, v=vars_: model.weights[v[var]] if var in v else None, file=file)
+        layer = build_layer(name, lcls, lconf, _getter(model, vars_), file=file)
         layers[key] = layer
         for var in layer.tfjs_vars:
             weight_names[vars_[var]] = (key, var)
 
+    nodes: list[tuple[str, list[_Ref]]] = []
     if cls == "Sequential":
         keys = [k for k, lc in zip(layers, layer_cfgs) if lc.get("class_name") != "InputLayer"]
-        inp = ("__input__", 0, 0)
-        nodes, prev = [], inp
+        inp: _Ref = ("__input__", 0, 0)
+        prev = inp
         for k in keys:
             nodes.append((k, [prev]))
             prev = (k, 0, 0)
         inputs, outputs = [inp], [prev]
     else:
-        nodes = []
-        for lc in layer_cfgs:
-            name = lc.get("name") or (lc.get("config") or {}).get("name")
+        for lc, name in zip(layer_cfgs, names):
             for n, node in enumerate(lc.get("inbound_nodes") or []):
                 args = [_ref(item, file, f"layer {name!r} inbound node {n}") for item in node]
                 nodes.append((_key(name), [(_key(a[0]), a[1], a[2]) for a in args]))
-        inputs = [(_key(r[0]), r[1], r[2]) for r in config["input_layers"]]
-        outputs = [(_key(r[0]), r[1], r[2]) for r in config["output_layers"]]
+        assert isinstance(config, dict)  # _layer_configs accepts a bare list for Sequential only
+        inputs = _endpoints(config, "input_layers", file)
+        outputs = _endpoints(config, "output_layers", file)
         nodes = _toposort(nodes, inputs, file)
 
     used = {n for n in weight_names}
