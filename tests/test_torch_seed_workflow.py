@@ -6,9 +6,10 @@ import json
 import subprocess
 
 import numpy as np
+import pytest
 
 import tfjs_codec as tc
-from conftest import JS, require_node, require_torch
+from conftest import FIXTURES, JS, require_node, require_torch
 
 
 def test_browser_to_torch_to_browser(fixture_copy, tmp_path):
@@ -64,3 +65,51 @@ def test_browser_to_torch_to_browser(fixture_copy, tmp_path):
     got = np.asarray(pred["data"], dtype=np.float32).reshape(pred["shape"])
     np.testing.assert_allclose(got, tuned, rtol=0, atol=1e-5)
     assert meta.classify(torch.from_numpy(got)) == meta.classify(torch.from_numpy(tuned))
+
+
+@pytest.mark.parametrize("case", ["browser_layers_gru", "browser_layers_batchnorm"])
+def test_fine_tuned_recurrent_and_batchnorm_models_predict_the_same_in_node(case, fixture_copy, tmp_path):
+    # Train mode throughout: the GRUs have no dropout; BatchNormalization uses batch
+    # statistics and updates its running mean/variance, which save_module writes as
+    # moving_mean/moving_variance, so tfjs' inference must match the module's eval().
+    torch = require_torch()
+    node = require_node()
+    from tfjs_codec import torch as tct
+
+    src = fixture_copy(case)
+    record = json.loads((FIXTURES / case / "predict.json").read_text())
+    x = torch.tensor(record["input"]["data"], dtype=torch.float32).reshape(record["input"]["shape"])
+    out = tmp_path / "tuned"
+    with tc.load(src) as model:
+        net = tct.to_module(model)
+        before = {k: v.copy() for k, v in net.tfjs_state().items()}
+        with torch.no_grad():
+            start = net(x)
+        target = start + torch.linspace(-1, 1, start.numel()).reshape(start.shape)
+        net.train()
+        opt = torch.optim.Adam(net.parameters(), lr=0.05)
+        for _ in range(3):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x), target).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            tuned = net(x).numpy()
+        tct.save_module(out, net, like=model)
+
+    with tc.load(out) as saved:
+        assert sorted(saved.specs) == sorted(before)
+        changed = [n for n in before if not np.array_equal(saved[n], before[n])]
+        # Every weight moved, BatchNormalization's moving statistics included.
+        assert sorted(changed) == sorted(before)
+
+    (tmp_path / "in.json").write_text(json.dumps(record["input"]))
+    subprocess.run(
+        [node, str(JS / "predict.mjs"), str(out), str(tmp_path / "in.json"), str(tmp_path / "pred.json")],
+        check=True, capture_output=True, timeout=300,
+    )
+    pred = json.loads((tmp_path / "pred.json").read_text())
+    got = np.asarray(pred["data"], dtype=np.float32).reshape(pred["shape"])
+    assert got.shape == tuned.shape
+    np.testing.assert_allclose(got, tuned, rtol=0, atol=1e-5)
+    assert np.abs(tuned - start.numpy()).max() > 1e-2  # the fine-tuning shows in the outputs
