@@ -66,7 +66,8 @@ def test_a_group_whose_size_changed_is_recut_at_the_first_shard_size(tmp_path):
         total = sum(s.size * 2 for s in model.specs.values())
     with tc.load(tmp_path) as new:
         sizes = new.buffers[0].sizes
-        assert sizes[:-1] == [first] * (len(sizes) - 1) and sum(sizes) == total
+        assert first < total  # the re-cut must give several shards, or any size would pass
+        assert sizes == [first] * (total // first) + ([total % first] if total % first else [])
         n = len(sizes)
         assert list(new.groups[0].paths) == [f"group1-shard{i}of{n}.bin" for i in range(1, n + 1)]
         assert all(s.quantization["dtype"] == "float16" for s in new.specs.values())
@@ -183,3 +184,14 @@ def test_save_without_like_writes_a_plain_manifest(tmp_path):
     assert doc["convertedBy"].startswith("tfjs_codec ")
     with tc.load(path) as m:
         assert list(m["s"]) == [b"x", b"yz"]
+
+
+@pytest.mark.parametrize("shard_size", [0, -4])
+def test_shard_size_must_be_positive_with_or_without_like(tmp_path, shard_size):
+    message = f"^shard_size must be a positive number of bytes, got {shard_size}$"
+    with pytest.raises(ValueError, match=message):
+        tc.encode_weights({"w": np.ones(2, np.float32)}, shard_size=shard_size)
+    with tc.load(FIXTURES / "browser_dense") as model:
+        with pytest.raises(ValueError, match=message):
+            tc.save(tmp_path / "out", model.weights, like=model, shard_size=shard_size)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -249,7 +249,7 @@ def _plan(
             for n in names
         ]
         group = _Group(items, [], [])
-        group.sizes, group.paths = _cut(group.total, shard_size or DEFAULT_SHARD_SIZE, 0)
+        group.sizes, group.paths = _cut(group.total, DEFAULT_SHARD_SIZE if shard_size is None else shard_size, 0)
         return [group]
 
     missing = [n for n in like.specs if n not in weights]
@@ -363,6 +363,12 @@ def encode_weights(
 
     Returns:
         ``(manifest, buffers)``: one group, whose shard bytes are ``buffers[0]``.
+
+    Raises:
+        TfjsFormatError: a weight that cannot be converted to an array, or whose
+            dtype has no lossless TensorFlow.js dtype (float64, int64, ...).
+        ValueError: an unknown quantization dtype, a map matching a weight
+            twice, or a shard_size that is not positive.
     """
     groups = _plan(weights, like=None, quantize=quantize, shard_size=shard_size)
     buffers: list[list[bytes]] = [[] for _ in groups]
