@@ -7,8 +7,8 @@ the ``tensorflowjs`` converter. The on-disk format is described in
 
     >>> import tfjs_codec as tc
     >>> with tc.load("fixtures/browser_dense") as model:        # doctest: +SKIP
-    ...     kernel = model["dense_Dense1/kernel"]
-    ...     tc.save("out", {**model.weights, "dense_Dense1/kernel": kernel * 0.5}, like=model)
+    ...     kernel = model["bd_dense_1/kernel"]
+    ...     tc.save("out", {**model.weights, "bd_dense_1/kernel": kernel * 0.5}, like=model)
 
 PyTorch support lives in :mod:`tfjs_codec.torch`, imported only on request.
 """

@@ -216,12 +216,34 @@ class Model:
             return self._cache.setdefault(name, array)
 
     def raw(self, name: str) -> memoryview:
-        """The stored bytes of a weight (quantized codes when quantized), as a view."""
+        """The stored bytes of a weight (quantized codes when quantized), as a view.
+
+        Args:
+            name: the weight's name.
+
+        Returns:
+            A memoryview of ``specs[name].nbytes`` bytes: of the mapping when the
+            weight lies in one shard (or the group is mapped contiguously), else a copy.
+
+        Raises:
+            KeyError: no weight of that name.
+            TfjsFormatError: a shard became unreadable (missing, truncated) since ``load``.
+        """
         spec = self.specs[name]
         return self.buffers[spec.group_index].view(spec.offset, spec.nbytes)
 
     def shards_of(self, name: str) -> list[str]:
-        """The shard paths (as the manifest spells them) holding a weight's bytes."""
+        """The shard paths (as the manifest spells them) holding a weight's bytes.
+
+        Args:
+            name: the weight's name.
+
+        Returns:
+            The paths in order; empty for a weight of zero bytes.
+
+        Raises:
+            KeyError: no weight of that name.
+        """
         spec = self.specs[name]
         group = self.groups[spec.group_index]
         return [group.paths[i] for i in self.buffers[spec.group_index].shard_span(spec.offset, spec.nbytes)]
