@@ -103,7 +103,7 @@ def test_short_big_shard_is_refused_before_any_view(big):
             tc.load(folder)
     assert str(info.value) == (
         f"model.json: weight 'tail': shape: needs 12 bytes at offset {FIRST + 8} of group 0, "
-        f"but its shards hold {FIRST + 12} bytes in all"
+        f"but its shards (big-1.bin, big-2.bin) hold {FIRST + 12} bytes in all"
     )
 
 

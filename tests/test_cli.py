@@ -129,7 +129,7 @@ def test_verify_ok_and_failing(tmp_path, capsys):
     code, text = run("verify", "--json", str(folder))
     report = json.loads(text)
     assert code == 1 and report["problems"] == [
-        "model.json: weight 'w': shape: needs 16 bytes at offset 0 of group 0, but its shards hold 11 bytes in all"
+        "model.json: weight 'w': shape: needs 16 bytes at offset 0 of group 0, but its shards (group1-shard1of2.bin, group1-shard2of2.bin) hold 11 bytes in all"
     ]
 
 

@@ -43,7 +43,7 @@ def test_missing_shard(tmp_path):
 
 def test_short_shard(tmp_path):
     folder = write_model(tmp_path, [F32, {"name": "v", "shape": [3], "dtype": "int32"}], {"a.bin": bytes(8), "b.bin": bytes(4)})
-    assert error_of(folder) == "model.json: weight 'v': shape: needs 12 bytes at offset 8 of group 0, but its shards hold 12 bytes in all"
+    assert error_of(folder) == "model.json: weight 'v': shape: needs 12 bytes at offset 8 of group 0, but its shards (a.bin, b.bin) hold 12 bytes in all"
 
 
 def test_trailing_bytes_warn_on_load_and_fail_verify(tmp_path):
@@ -63,7 +63,7 @@ def test_trailing_bytes_warn_on_load_and_fail_verify(tmp_path):
         ({"name": "w", "shape": "2", "dtype": "float32"}, "model.json: weight 'w': shape: must be a list of integers, got '2'"),
         (
             {"name": "w", "shape": [1 << 20, 1 << 20], "dtype": "float32"},
-            "model.json: weight 'w': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards hold 8 bytes in all",
+            "model.json: weight 'w': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards (a.bin) hold 8 bytes in all",
         ),
         (
             {"name": "w", "shape": [2], "dtype": "float32", "quantization": {"dtype": "int4"}},
@@ -159,7 +159,7 @@ def test_decode_weights_checks_buffers_too():
         tc.decode_weights([{"paths": [], "weights": []}], [b"", b""])
     with pytest.raises(tc.TfjsFormatError) as err:
         tc.decode_weights([{"paths": ["x"], "weights": [F32]}], [[bytes(4)]])
-    assert str(err.value) == "manifest: weight 'w': shape: needs 8 bytes at offset 0 of group 0, but its shards hold 4 bytes in all"
+    assert str(err.value) == "manifest: weight 'w': shape: needs 8 bytes at offset 0 of group 0, but its shards (x) hold 4 bytes in all"
 
 
 def test_error_is_a_value_error_with_location_attributes(tmp_path):
@@ -168,3 +168,11 @@ def test_error_is_a_value_error_with_location_attributes(tmp_path):
         tc.load(folder)
     assert isinstance(err.value, tc.TfjsFormatError)
     assert (err.value.file, err.value.weight, err.value.field, err.value.reason) == ("model.json", "w", "shape", "dimension -1 is negative")
+
+
+def test_short_group_of_many_shards_names_the_first_and_last(tmp_path):
+    shards = {f"s{i}.bin": bytes(4) for i in range(1, 6)}
+    folder = write_model(tmp_path, [{"name": "w", "shape": [6], "dtype": "float32"}], shards)
+    assert error_of(folder) == (
+        "model.json: weight 'w': shape: needs 24 bytes at offset 0 of group 0, but its shards (s1.bin .. s5.bin, 5 files) hold 20 bytes in all"
+    )

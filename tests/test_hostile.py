@@ -72,7 +72,7 @@ CATALOGUE = [
     ("nul", [w("a", [1])], {}, ["x\x00.bin"],
      "model.json: weightsManifest[0].paths[0]: contains a NUL character: 'x\\x00.bin'"),
     ("2^40-elements", [w("a", [2**20, 2**20])], {"s.bin": f32(1)}, None,
-     "model.json: weight 'a': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards hold 4 bytes in all"),
+     "model.json: weight 'a': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards (s.bin) hold 4 bytes in all"),
     ("negative-dim", [w("a", [-3])], {"s.bin": f32(1)}, None,
      "model.json: weight 'a': shape: dimension -3 is negative"),
     ("float-dim", [w("a", [1.5])], {"s.bin": f32(1)}, None,
@@ -278,7 +278,7 @@ def test_raw_shard_that_starts_with_the_gzip_magic_is_not_decompressed(tmp_path)
 def test_raw_shard_with_gzip_magic_and_wrong_size_reports_the_size(tmp_path):
     raw = raw_starting_with_gzip_magic(64)
     folder = make_model(tmp_path / "m", [w("a", [65])], {"s.bin": raw})
-    assert load_error(folder) == "model.json: weight 'a': shape: needs 260 bytes at offset 0 of group 0, but its shards hold 256 bytes in all"
+    assert load_error(folder) == "model.json: weight 'a': shape: needs 260 bytes at offset 0 of group 0, but its shards (s.bin) hold 256 bytes in all"
 
 
 def test_gzip_shard_with_lying_trailer(tmp_path):
@@ -314,7 +314,7 @@ def test_verify_reports_a_short_shard(tmp_path):
     folder = make_model(tmp_path / "m", [w("a", [4])], {"s.bin": f32(1, 2, 3, 4)})
     os.truncate(folder / "s.bin", 10)
     assert verify(folder).problems == [
-        "model.json: weight 'a': shape: needs 16 bytes at offset 0 of group 0, but its shards hold 10 bytes in all"
+        "model.json: weight 'a': shape: needs 16 bytes at offset 0 of group 0, but its shards (s.bin) hold 10 bytes in all"
     ]
 
 

@@ -292,7 +292,7 @@ def layout_group(
             if offset + nbytes > total:
                 raise TfjsFormatError(
                     f"needs {nbytes} bytes at offset {offset} of group {group.index}, "
-                    f"but its shards hold {total} bytes in all",
+                    f"but its shards{_shard_names(group.paths)} hold {total} bytes in all",
                     file=file,
                     weight=name,
                     field="shape",
@@ -300,6 +300,15 @@ def layout_group(
         specs.append(WeightSpec(name, shape, dtype, q, entry.get("group"), group.index, offset, nbytes, entry))
         offset += nbytes
     return specs
+
+
+def _shard_names(paths: Sequence[str]) -> str:
+    """`` (a.bin, b.bin)`` or `` (first .. last, N files)``: which files a short group is made of."""
+    if not paths:
+        return ""
+    if len(paths) <= 3:
+        return f" ({', '.join(paths)})"
+    return f" ({paths[0]} .. {paths[-1]}, {len(paths)} files)"
 
 
 def _string_nbytes(name: str, size: int, offset: int, total: int, read: Callable[[int, int], bytes], file: str) -> int:
