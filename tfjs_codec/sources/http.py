@@ -213,6 +213,7 @@ class _Client:
             except _NoRetry as stop:
                 raise stop.error from None
             except urllib.error.HTTPError as exc:
+                exc.close()  # its response holds the socket
                 last = f"HTTP {exc.code} {exc.reason}"
                 if exc.code not in _RETRY_STATUS:
                     raise TfjsFormatError(f"{last} from {url}", file=file) from None
