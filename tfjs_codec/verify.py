@@ -12,12 +12,15 @@ import numpy as np
 
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .manifest import check_path
-from .reader import load
+from .reader import decode_weight, load
 
 __all__ = ["Report", "verify"]
 
 #: Names an interrupted save can leave: temporary files, converter-style shards,
 #: and the fresh names the writer gives shards when their names are taken.
+#: Elements per chunk when counting NaN and infinite values.
+_CHUNK = 1 << 20
+
 _ORPHAN_RE = re.compile(r"^(\.tfjs_codec-.*\.tmp|group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin|.+-[0-9a-f]{8}\.bin)$")
 
 
@@ -74,23 +77,23 @@ def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False, **loa
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TfjsFormatWarning)
-            model = load(path, mmap=False, warn_trailing=False, **load_options)
+            model = load(path, warn_trailing=False, **load_options)
     except TfjsFormatError as exc:
         report.problems.append(str(exc))
         return report
     with model:
         for gi, extra in model.trailing.items():
             report.problems.append(f"{model.file_name}: group {gi} has {extra} trailing bytes after its last weight")
-        for name in model.specs:
+        for name, spec in model.specs.items():
             try:
-                array = model[name]
+                # decoded one at a time and dropped: memory stays at one weight, not the model
+                array = decode_weight(spec, model.raw(name), file=model.file_name)
             except TfjsFormatError as exc:
                 report.problems.append(str(exc))
                 continue
             report.weights += 1
             if array.dtype.kind in "fc" and array.size:
-                nan = int(np.count_nonzero(np.isnan(array)))
-                inf = int(np.count_nonzero(np.isinf(array)))
+                nan, inf = _count_nonfinite(array)
                 if nan or inf:
                     report.nonfinite[name] = (nan, inf)
                     if not allow_nonfinite:
@@ -101,3 +104,14 @@ def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False, **loa
                 if _ORPHAN_RE.match(entry.name) and entry.name not in referenced:
                     report.notes.append(f"{entry.name}: not named by the manifest (left by an interrupted save?)")
     return report
+
+
+def _count_nonfinite(array: np.ndarray) -> tuple[int, int]:
+    """(NaN count, infinity count), in chunks so no model-sized temporary is made."""
+    flat = array.reshape(-1)
+    nan = inf = 0
+    for start in range(0, flat.size, _CHUNK):
+        chunk = flat[start : start + _CHUNK]
+        nan += int(np.count_nonzero(np.isnan(chunk)))
+        inf += int(np.count_nonzero(np.isinf(chunk)))
+    return nan, inf
