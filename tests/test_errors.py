@@ -95,7 +95,7 @@ def test_bad_weight_entries(tmp_path, entry, message):
 def test_string_length_past_the_end(tmp_path):
     data = (3).to_bytes(4, "little") + b"abc" + (100).to_bytes(4, "little") + b"xy"
     folder = write_model(tmp_path, [{"name": "s", "shape": [2], "dtype": "string"}], {"a.bin": data})
-    assert error_of(folder) == "model.json: weight 's': data: string 1 of 100 bytes at offset 11 runs past the end of the data (13 bytes)"
+    assert error_of(folder) == "model.json: weight 's': data: string 1 of 100 bytes at offset 11 runs past the end of the data (13 bytes in a.bin)"
 
 
 def test_duplicate_names_across_groups(tmp_path):

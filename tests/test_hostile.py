@@ -89,11 +89,11 @@ CATALOGUE = [
      "model.json: weight 'a': shape: 4611686018427387904 elements (zero dimensions aside) is more than "
      "9007199254740992, the most any array can hold"),
     ("string-past-end", [w("s", [2], "string")], {"s.bin": b"\x01\x00\x00\x00a\xff\x00\x00\x00b"}, None,
-     "model.json: weight 's': data: string 1 of 255 bytes at offset 9 runs past the end of the data (10 bytes)"),
+     "model.json: weight 's': data: string 1 of 255 bytes at offset 9 runs past the end of the data (10 bytes in s.bin)"),
     ("string-prefix-past-end", [w("s", [2], "string")], {"s.bin": b"\x01\x00\x00\x00a\x00\x00\x00"}, None,
-     "model.json: weight 's': data: length of string 1 at offset 5 runs past the end of the data (8 bytes)"),
+     "model.json: weight 's': data: length of string 1 at offset 5 runs past the end of the data (8 bytes in s.bin)"),
     ("many-strings", [w("s", [2**30], "string")], {"s.bin": b"\x00" * 8}, None,
-     "model.json: weight 's': shape: 1073741824 strings need at least 4294967296 bytes at offset 0, but only 8 remain"),
+     "model.json: weight 's': shape: 1073741824 strings need at least 4294967296 bytes at offset 0, but only 8 remain in s.bin"),
     ("quantized-no-scale", [w("q", [1], quantization={"dtype": "uint8", "min": 0})], {"s.bin": b"\x01"}, None,
      "model.json: weight 'q': quantization.scale: uint8 quantization needs both 'min' and 'scale'; 'scale' is missing"),
 ]

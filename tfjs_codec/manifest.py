@@ -286,7 +286,7 @@ def layout_group(
         stored = q["dtype"] if q else dtype
         itemsize = DTYPES[stored].itemsize
         if itemsize is None:
-            nbytes = _string_nbytes(name, size, offset, total, read, file)
+            nbytes = _string_nbytes(name, size, offset, total, read, file, _shard_list(group.paths))
         else:
             nbytes = size * itemsize
             if offset + nbytes > total:
@@ -304,18 +304,24 @@ def layout_group(
 
 def _shard_names(paths: Sequence[str]) -> str:
     """`` (a.bin, b.bin)`` or `` (first .. last, N files)``: which files a short group is made of."""
+    return f" ({_shard_list(paths)})" if paths else ""
+
+
+def _shard_list(paths: Sequence[str]) -> str:
     if not paths:
-        return ""
+        return "no shard file"
     if len(paths) <= 3:
-        return f" ({', '.join(paths)})"
-    return f" ({paths[0]} .. {paths[-1]}, {len(paths)} files)"
+        return ", ".join(paths)
+    return f"{paths[0]} .. {paths[-1]}, {len(paths)} files"
 
 
-def _string_nbytes(name: str, size: int, offset: int, total: int, read: Callable[[int, int], bytes], file: str) -> int:
+def _string_nbytes(
+    name: str, size: int, offset: int, total: int, read: Callable[[int, int], bytes], file: str, shards: str
+) -> int:
     prefix = STRING_LENGTH_DTYPE.itemsize
     if size * prefix > total - offset:
         raise TfjsFormatError(
-            f"{size} strings need at least {size * prefix} bytes at offset {offset}, but only {total - offset} remain",
+            f"{size} strings need at least {size * prefix} bytes at offset {offset}, but only {total - offset} remain in {shards}",
             file=file,
             weight=name,
             field="shape",
@@ -324,7 +330,7 @@ def _string_nbytes(name: str, size: int, offset: int, total: int, read: Callable
     for i in range(size):
         if pos + prefix > total:
             raise TfjsFormatError(
-                f"length of string {i} at offset {pos} runs past the end of the data ({total} bytes)",
+                f"length of string {i} at offset {pos} runs past the end of the data ({total} bytes in {shards})",
                 file=file,
                 weight=name,
                 field="data",
@@ -333,7 +339,7 @@ def _string_nbytes(name: str, size: int, offset: int, total: int, read: Callable
         pos += prefix
         if pos + length > total:
             raise TfjsFormatError(
-                f"string {i} of {length} bytes at offset {pos} runs past the end of the data ({total} bytes)",
+                f"string {i} of {length} bytes at offset {pos} runs past the end of the data ({total} bytes in {shards})",
                 file=file,
                 weight=name,
                 field="data",
