@@ -48,6 +48,12 @@ def test_fixture_list_covers_both_writers_and_the_quantized_ones():
     assert any(c.startswith("tfjs_converter_layers_") for c in LAYERS_MODELS)
     quantized = [c for c in LAYERS_MODELS if any(s.quantization for s in tc.load(FIXTURES / c).specs.values())]
     assert sorted(quantized) == sorted(DEQUANTIZED)
+    # Fixtures made by js/make_torch_fixtures.mjs, each for a layer or option no other fixture has.
+    assert {"browser_layers_global_pool1d", "browser_layers_layernorm_axes", "browser_layers_batchnorm_train"} <= set(
+        LAYERS_MODELS
+    )
+    classes = {layer["class_name"] for layer in tc.load(FIXTURES / "browser_layers_global_pool1d").json["modelTopology"]["config"]["layers"]}
+    assert {"GlobalAveragePooling1D", "GlobalMaxPooling1D"} <= classes
 
 
 @pytest.mark.parametrize("case", LAYERS_MODELS)
@@ -302,3 +308,97 @@ def test_malformed_topology_is_a_format_error(fixture_copy):
             tct.to_module(model)
         assert str(err.value) == message
         shutil.rmtree(folder)
+
+
+def test_layernorm_normalizes_over_the_saved_axes():
+    # browser_layers_layernorm_axes (recorded by tfjs) runs through the parametrized test;
+    # here: the layout, a negative spelling of the same axis, and an input whose normalized
+    # axis has the size of the last one (normalizing the last axis instead would not fail).
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+    from tfjs_codec.torch.layers import build_layer
+
+    with tc.load(FIXTURES / "browser_layers_layernorm_axes") as model:
+        net = tct.to_module(model)
+        assert net.layers["ln_axis1"].axes == (1,) and tuple(net.layers["ln_axis1"].weight.shape) == (4,)
+        assert net.layers["ln_axes21"].axes == (2, 1) and tuple(net.layers["ln_axes21"].weight.shape) == (3, 4)
+        np.testing.assert_array_equal(net.layers["ln_axes21"].export_tfjs()["gamma"], model["ln_axes21/gamma"])
+
+    gamma = np.array([0.5, 1.0, 2.0], np.float32)
+    beta = np.array([0.25, -0.5, 0.0], np.float32)
+    arrays = {"gamma": gamma, "beta": beta}
+    x = np.linspace(-1, 2, 18, dtype=np.float32).reshape(2, 3, 3) ** 2
+    mean = x.astype(np.float64).mean(axis=1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=1, keepdims=True)
+    want = (x - mean) / np.sqrt(var + 0.01) * gamma[:, None] + beta[:, None]
+    for axis in ([1], -2):
+        layer = build_layer("ln", "LayerNormalization", {"axis": axis, "epsilon": 0.01}, arrays.get, file="model.json")
+        with torch.no_grad():
+            got = layer(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+
+
+def test_layernorm_axis_errors_name_layer_class_and_option():
+    require_torch()
+    from tfjs_codec.torch.layers import build_layer
+
+    arrays = {"gamma": np.ones((4, 3), np.float32), "beta": np.zeros((4, 3), np.float32)}
+    cases = [
+        ([0, 1], "option 'axis' = [0, 1] includes the batch axis 0, which is not supported by tfjs_codec.torch"),
+        ([1, 1], "option 'axis' = [1, 1] repeats an axis"),
+        ("last", "option 'axis' = 'last' is not an integer or a list of integers"),
+        ([2], "option 'axis' = [2] does not match the shape [4, 3] of weight 'gamma'"),
+    ]
+    for axis, message in cases:
+        with pytest.raises(tc.TfjsFormatError) as err:
+            build_layer("ln", "LayerNormalization", {"axis": axis}, arrays.get, file="model.json")
+        assert str(err.value) == f"model.json: layer 'ln' (LayerNormalization): {message}"
+
+
+def test_layernorm_axes_that_do_not_fit_the_input_raise_when_called():
+    torch = require_torch()
+    from tfjs_codec.torch.layers import build_layer
+
+    arrays = {"gamma": np.ones(4, np.float32), "beta": np.zeros(4, np.float32)}
+    layer = build_layer("ln", "LayerNormalization", {"axis": [-3]}, arrays.get, file="model.json")
+    with pytest.raises(RuntimeError) as err:
+        layer(torch.zeros(2, 4, 3))
+    assert str(err.value) == (
+        "layer 'ln' (LayerNormalization): axis [-3] does not fit an input of rank 3 (the batch axis 0 cannot be normalized)"
+    )
+    layer = build_layer("ln", "LayerNormalization", {"axis": [2]}, arrays.get, file="model.json")
+    with pytest.raises(RuntimeError) as err:
+        layer(torch.zeros(2, 4, 3))
+    assert str(err.value) == (
+        "layer 'ln' (LayerNormalization): gamma/beta of shape [4] do not fit axis [2] of an input of shape [2, 4, 3]"
+    )
+
+
+def test_batchnorm_training_step_updates_moving_statistics_as_tfjs():
+    # train_step.json: tfjs 4.22 fit one step (SGD lr 0, one batch of 6) of the saved model;
+    # the moving variance moves towards the biased batch variance (torch's nn.BatchNorm
+    # would use the unbiased one: 0.25 off for bn_flat with 6 values per channel).
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+
+    case = FIXTURES / "browser_layers_batchnorm_train"
+    record = json.loads((case / "train_step.json").read_text())
+    with tc.load(case) as model:
+        net = tct.to_module(model)
+        before = {k: v.copy() for k, v in net.tfjs_state().items()}
+    net.train()
+    x = torch.tensor(record["input"]["data"], dtype=torch.float32).reshape(record["input"]["shape"])
+    out = net(x)
+    want = record["output_training"]
+    np.testing.assert_allclose(
+        out.detach().numpy(), np.asarray(want["data"], np.float32).reshape(want["shape"]), rtol=0, atol=1e-5
+    )
+    after = net.tfjs_state()
+    assert sorted(record["after"]) == sorted(n for n in after if n.startswith("bn_"))
+    for name, value in record["after"].items():
+        expected = np.asarray(value["data"], np.float32).reshape(value["shape"])
+        np.testing.assert_allclose(after[name], expected, rtol=0, atol=1e-6, err_msg=name)
+        if name.endswith(("moving_mean", "moving_variance")):
+            assert not np.array_equal(after[name], before[name]), name
+        else:
+            assert np.array_equal(after[name], before[name]), name
