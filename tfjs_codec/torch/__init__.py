@@ -20,7 +20,11 @@ Layouts (tfjs -> torch parameter of the built module):
   GRU z, r, h), Keras cell equations (see :mod:`tfjs_codec.torch.layers`).
 - BatchNormalization: ``weight``/``bias`` = gamma/beta, buffers
   ``running_mean``/``running_var`` = moving_mean/moving_variance, Keras epsilon,
-  torch momentum = 1 - Keras momentum.
+  ``momentum`` the Keras momentum m. Train mode updates the moving statistics as
+  tfjs-layers and Keras 2 do, ``moving -= (moving - batch) * (1 - m)`` with the
+  biased batch variance (torch's ``nn.BatchNorm`` would use the unbiased one).
+- LayerNormalization: ``weight``/``bias`` = gamma/beta in their tfjs shape
+  ``[input_shape[a] for a in axis]``, over any axes but the batch axis.
 """
 
 from __future__ import annotations
