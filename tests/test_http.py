@@ -83,14 +83,14 @@ class Handler(BaseHTTPRequestHandler):
             return
         if path in s.drop:
             half = body[: len(body) // 2]
+            s.sent[path] += len(half)
             self.wfile.write(half)
             self.wfile.flush()
-            s.sent[path] += len(half)
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        s.sent[path] += len(body)  # before writing: the client may be done before this thread runs again
         self.wfile.write(body)
-        s.sent[path] += len(body)
 
 
 class Server(ThreadingHTTPServer):
@@ -348,12 +348,12 @@ def test_unknown_option_is_a_type_error():
         tc.load("http://127.0.0.1:9/model.json", timout=3)
 
 
-def test_cli_inspect_url_fetches_no_shard_bytes(tmp_path, capsys, monkeypatch):
+def test_cli_inspect_url_probe_fetches_no_shard_bytes(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TFJS_CODEC_CACHE", str(tmp_path / "cache"))
     folder = many_shards(tmp_path / "m")
     with serve(folder) as server:
         out = io.StringIO()
-        assert cli_main(["inspect", server.url("model.json"), "--json"], out=out) == 0
+        assert cli_main(["inspect", server.url("model.json"), "--json", "--probe"], out=out) == 0
         info = json.loads(out.getvalue())
         assert info["path"] == server.url("model.json")
         assert info["total_weights"] == 12

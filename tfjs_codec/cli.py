@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
+from .dtypes import DTYPES
 from .errors import TfjsFormatError
 from .formats import WEIGHT_FILE_SUFFIXES, read_weights_file, write_weights_file
+from .manifest import ManifestGroup
 from .reader import Model, load
 from .verify import verify
 from .writer import save
@@ -84,6 +86,55 @@ def _describe(model: Model) -> dict[str, Any]:
     }
 
 
+def _describe_manifest(source: str, document: Any, groups: Sequence[ManifestGroup]) -> dict[str, Any]:
+    """What the manifest alone tells, with None for what needs the shards.
+
+    Offsets are cumulative within a group. A string weight's byte length needs
+    its data, so its ``bytes`` and every later ``offset`` of its group are None.
+    A weight's shards are known without their sizes only when its group has one
+    shard file (or the weight has no bytes); else ``shards`` is None.
+    """
+    rows: list[dict[str, Any]] = []
+    for g in groups:
+        offset: int | None = 0
+        for entry in g.entries:
+            q = entry.get("quantization")
+            itemsize = DTYPES[q["dtype"] if q else entry["dtype"]].itemsize
+            size = _count(entry["shape"])
+            nbytes = 0 if size == 0 else None if itemsize is None else size * itemsize
+            shards = [] if nbytes == 0 else list(g.paths) if len(g.paths) == 1 else None
+            rows.append(
+                {
+                    "name": entry["name"],
+                    "shape": list(entry["shape"]),
+                    "dtype": entry["dtype"],
+                    "quantization": q["dtype"] if q else None,
+                    "group": entry.get("group"),
+                    "manifest_group": g.index,
+                    "offset": offset,
+                    "bytes": nbytes,
+                    "shards": shards,
+                }
+            )
+            offset = None if offset is None or nbytes is None else offset + nbytes
+    doc = document if isinstance(document, dict) else {}
+    known = [r["bytes"] for r in rows if r["bytes"] is not None]
+    return {
+        "path": source,
+        "format": doc.get("format"),
+        "generatedBy": doc.get("generatedBy"),
+        "convertedBy": doc.get("convertedBy"),
+        "kind": "weights manifest" if isinstance(document, list) else "model",
+        "shard_sizes_fetched": False,
+        "groups": [{"paths": list(g.paths), "bytes": None} for g in groups],
+        "sidecars": [],
+        "weights": rows,
+        "total_weights": len(rows),
+        "total_elements": sum(_count(r["shape"]) for r in rows),
+        "total_bytes": sum(known) if len(known) == len(rows) else None,
+    }
+
+
 def _count(shape: Sequence[int]) -> int:
     n = 1
     for d in shape:
@@ -131,8 +182,18 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
-    with load(args.model, **_load_options(args)) as model:
-        info = _describe(model)
+    from .sources import is_url
+
+    if is_url(args.model) and not args.probe:
+        from .sources.http import read_manifest_url
+
+        if args.member:
+            raise SystemExit("tfjs-codec inspect: --member applies to archives, not URLs")
+        fetched = read_manifest_url(args.model, **_load_options(args))
+        info = _describe_manifest(fetched.url, fetched.document, fetched.groups)
+    else:
+        with load(args.model, **_load_options(args)) as model:
+            info = _describe(model)
     if args.json:
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -141,6 +202,8 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
     for key in ("format", "generatedBy", "convertedBy"):
         if info[key]:
             out.write(f", {key} {info[key]}")
+    if info.get("shard_sizes_fetched") is False:
+        out.write("; shard sizes not fetched (--probe fetches them with HEAD requests)")
     out.write("\n")
     if info["sidecars"]:
         out.write(f"with {', '.join(info['sidecars'])}\n")
@@ -153,13 +216,20 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
                 r["dtype"],
                 r["quantization"] or "-",
                 r["group"] or "-",
-                _shards_label(r["shards"]),
-                f"{r['bytes']:,}",
+                "?" if r["shards"] is None else _shards_label(r["shards"]),
+                "?" if r["bytes"] is None else f"{r['bytes']:,}",
             ]
         )
     _table(rows, out)
+    for gi in sorted({r["manifest_group"] for r in info["weights"] if r["shards"] is None}):
+        out.write(f"shards ? in group {gi}: {_shards_label(info['groups'][gi]['paths'])}\n")
+    if info["total_bytes"] is not None:
+        size = f"{info['total_bytes']:,} bytes"
+    else:
+        unknown = sum(r["bytes"] is None for r in info["weights"])
+        size = f"{sum(r['bytes'] or 0 for r in info['weights']):,} bytes + {unknown} string weight(s) of unknown size"
     out.write(
-        f"{info['total_weights']} weights, {info['total_elements']:,} elements, {info['total_bytes']:,} bytes "
+        f"{info['total_weights']} weights, {info['total_elements']:,} elements, {size} "
         f"in {sum(len(g['paths']) for g in info['groups'])} shard file(s), {len(info['groups'])} group(s)\n"
     )
     return 0
@@ -223,9 +293,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfjs-codec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("inspect", help="list the weights of a model", description="List a model's weights: name, shape, dtype, quantization, group, shards, bytes.")
+    p = sub.add_parser("inspect", help="list the weights of a model", description="List a model's weights: name, shape, dtype, quantization, group, shards, bytes. For a URL only model.json is fetched (see --probe).")
     p.add_argument("model", help="model.json, a weights manifest, a directory or archive holding one, or an http(s) URL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="URLs: learn each shard's size with a HEAD request (and read string weights' length prefixes) to fill in "
+        "the shards column and string sizes. Without it only model.json is fetched: the header says so, '?' marks "
+        "what is unknown (null in --json, which then has \"shard_sizes_fetched\": false)",
+    )
     _add_source_options(p)
     p.set_defaults(func=cmd_inspect)
 

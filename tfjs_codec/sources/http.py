@@ -35,6 +35,10 @@ are read from disk. When the server cannot be reached the cached manifest is
 used, with a :class:`~tfjs_codec.TfjsFormatWarning`; ``offline=True`` never
 touches the network. Nothing is evicted (delete the directory to clear it).
 
+:func:`read_manifest_url` reads the manifest alone (one request, through the
+same cache) for callers that need no shard bytes and no shard sizes, such as
+``tfjs-codec inspect URL``.
+
 Where the shards are. By default next to the manifest: each manifest path
 (already checked to be a relative path inside the model's directory, so never
 another host) is resolved against the manifest's URL. As in tfjs,
@@ -63,13 +67,13 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from ..errors import TfjsFormatError, TfjsFormatWarning
-from ..manifest import normalize_paths, parse_manifest, parse_model_json
+from ..manifest import ManifestGroup, normalize_paths, parse_manifest, parse_model_json
 from ..shards import GroupBuffer
 
-__all__ = ["HttpOptions", "HttpGroup", "load_url", "default_cache_dir"]
+__all__ = ["HttpOptions", "HttpGroup", "UrlManifest", "load_url", "read_manifest_url", "default_cache_dir"]
 
 #: Seconds each socket operation (connect, each read) may take.
 DEFAULT_TIMEOUT = 30.0
@@ -515,21 +519,10 @@ def load_url(
     """
     from ..reader import Model
 
-    try:
-        opts = HttpOptions(**options)
-    except TypeError as exc:
-        raise TypeError(f"load({url!r}): {exc}") from None
-    client = _Client(opts)
-    cache = None
-    if opts.cache_dir is not False:
-        cache = Path(default_cache_dir() if opts.cache_dir in (None, True) else opts.cache_dir)  # type: ignore[arg-type]
-        cache.mkdir(parents=True, exist_ok=True)
-    file = posixpath.basename(urllib.parse.urlsplit(url).path) or "model.json"
+    opts, client, cache, file = _setup(url, options)
     index, text, trusted = _manifest(url, file, client, cache)
     manifest_sha = hashlib.sha256(text).hexdigest()
-    document, manifest = parse_model_json(text, file=file)
-    _check_hosts(manifest, file)
-    groups = parse_manifest(manifest, file=file)
+    document, groups = _parse(text, file)
     known = index.get("shards", {}) if trusted else {}
     shards_meta: dict[str, dict[str, Any]] = {}
     buffers = []
@@ -557,6 +550,70 @@ def load_url(
     model.source = url
     model.manifest_bytes = text
     return model
+
+
+def read_manifest_url(url: str, **options: Any) -> UrlManifest:
+    """Fetch and check model.json (or a bare weights manifest) alone: no shard request.
+
+    One ``GET`` of the manifest (conditional when it is cached, none with
+    ``offline=True``), through the same cache as :func:`load_url`; a later
+    ``load`` of the same URL reuses it.
+
+    Args:
+        url: the ``http(s)://`` URL of model.json or of a bare weights manifest.
+        **options: the fields of :class:`HttpOptions`; only ``cache_dir``,
+            ``timeout``, ``retries``, ``max_response_bytes``, ``progress``,
+            ``progress_stream``, ``offline``, ``headers`` and ``backoff`` matter here.
+
+    Returns:
+        A :class:`UrlManifest`: the file name, parsed document and validated groups.
+
+    Raises:
+        TfjsFormatError: as for :func:`load_url`, for the manifest.
+        TypeError: an unknown option.
+    """
+    _, client, cache, file = _setup(url, options)
+    _, text, _ = _manifest(url, file, client, cache)
+    document, groups = _parse(text, file)
+    return UrlManifest(url, file, document, groups, text)
+
+
+class UrlManifest(NamedTuple):
+    """A manifest read by :func:`read_manifest_url`.
+
+    Attributes:
+        url: where it came from.
+        file: its file name (the URL path's last part), as errors name it.
+        document: the parsed JSON (an object, or a list for a bare manifest).
+        groups: the validated ``weightsManifest`` groups.
+        text: the manifest's bytes.
+    """
+
+    url: str
+    file: str
+    document: Any
+    groups: list[ManifestGroup]
+    text: bytes
+
+
+def _setup(url: str, options: Mapping[str, Any]) -> tuple[HttpOptions, _Client, Path | None, str]:
+    """The options, client, cache directory (created) and manifest file name for ``url``."""
+    try:
+        opts = HttpOptions(**options)
+    except TypeError as exc:
+        raise TypeError(f"load({url!r}): {exc}") from None
+    cache = None
+    if opts.cache_dir is not False:
+        cache = Path(default_cache_dir() if opts.cache_dir in (None, True) else opts.cache_dir)  # type: ignore[arg-type]
+        cache.mkdir(parents=True, exist_ok=True)
+    file = posixpath.basename(urllib.parse.urlsplit(url).path) or "model.json"
+    return opts, _Client(opts), cache, file
+
+
+def _parse(text: bytes, file: str) -> tuple[Any, list[ManifestGroup]]:
+    document, manifest = parse_model_json(text, file=file)
+    _check_hosts(manifest, file)
+    return document, parse_manifest(manifest, file=file)
 
 
 def _check_hosts(manifest: Any, file: str) -> None:
