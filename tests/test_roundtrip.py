@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -195,3 +196,30 @@ def test_shard_size_must_be_positive_with_or_without_like(tmp_path, shard_size):
         with pytest.raises(ValueError, match=message):
             tc.save(tmp_path / "out", model.weights, like=model, shard_size=shard_size)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_save_works_in_a_forked_child_after_the_parent_saved(tmp_path):
+    weights = {"w": np.arange(10, dtype=np.float32)}
+    tc.save(tmp_path / "parent", weights, shard_size=8)  # starts the parent's fsync thread
+    pid = os.fork()
+    if pid == 0:  # the child: a save must not wait on the parent's (absent) thread
+        try:
+            tc.save(tmp_path / "child", weights, shard_size=8)
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    deadline = 30
+    start = time.monotonic()
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() - start > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("save in a forked child hung")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
+    with tc.load(tmp_path / "child") as child:
+        assert same_bits(child["w"], weights["w"])

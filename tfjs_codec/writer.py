@@ -478,19 +478,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-_SYNC_POOL: Executor | None = None
+_SYNC_POOL: tuple[int, Executor] | None = None
 _SYNC_POOL_LOCK = threading.Lock()
 
 
 def _sync_pool() -> Executor:
-    """One thread that fsyncs finished shards while the next ones are written."""
+    """One thread that fsyncs finished shards while the next ones are written.
+
+    Made anew in a forked child (the parent's thread does not exist there).
+    """
     global _SYNC_POOL
     with _SYNC_POOL_LOCK:
-        if _SYNC_POOL is None:
+        if _SYNC_POOL is None or _SYNC_POOL[0] != os.getpid():
             from concurrent.futures import ThreadPoolExecutor
 
-            _SYNC_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfjs_codec-fsync")
-        return _SYNC_POOL
+            _SYNC_POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfjs_codec-fsync"))
+        return _SYNC_POOL[1]
 
 
 class _FileSink:
