@@ -155,3 +155,18 @@ def test_npz_weights_may_have_any_name(tmp_path):
     assert list(back) == list(weights)
     assert all(same_bits(back[k], v) for k, v in weights.items())
     assert sorted(np.load(tmp_path / "w.npz").files) == sorted(weights)  # numpy reads it too
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["verify", "--timeout", "5"], "tfjs-codec verify: --timeout applies to URLs, not to "),
+        (["inspect", "--offline", "--no-cache"], "tfjs-codec inspect: --cache-dir, --offline apply to URLs, not to "),
+        (["verify", "--member", "a/model.json"], "tfjs-codec verify: --member applies to archives, not to "),
+    ],
+)
+def test_source_options_that_do_not_fit_the_path_are_refused(argv, message):
+    folder = str(FIXTURES / "browser_dense")
+    with pytest.raises(SystemExit) as err:
+        main(argv + [folder], out=io.StringIO())
+    assert str(err.value) == message + folder

@@ -165,8 +165,14 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, help="seconds per network operation (default 30)")
 
 
-def _load_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The load() keywords the source options ask for (none when left unset)."""
+def _load_options(args: argparse.Namespace, path: str) -> dict[str, Any]:
+    """The load() keywords the source options ask for (none when left unset).
+
+    Raises:
+        SystemExit: an option the kind of ``path`` does not take.
+    """
+    from .sources import path_kind
+
     options: dict[str, Any] = {}
     if getattr(args, "member", None):
         options["member"] = args.member
@@ -178,6 +184,14 @@ def _load_options(args: argparse.Namespace) -> dict[str, Any]:
         options["offline"] = True
     if getattr(args, "timeout", None) is not None:
         options["timeout"] = args.timeout
+    kind = path_kind(path)
+    if "member" in options and kind != "archive":
+        raise SystemExit(f"tfjs-codec {args.command}: --member applies to archives, not to {path}")
+    url_only = sorted(k for k in options if k != "member")
+    if url_only and kind != "url":
+        flags = ", ".join("--" + k.replace("_", "-") for k in url_only)
+        verb = "applies" if len(url_only) == 1 else "apply"
+        raise SystemExit(f"tfjs-codec {args.command}: {flags} {verb} to URLs, not to {path}")
     return options
 
 
@@ -187,12 +201,10 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
     if is_url(args.model) and not args.probe:
         from .sources.http import read_manifest_url
 
-        if args.member:
-            raise SystemExit("tfjs-codec inspect: --member applies to archives, not URLs")
-        fetched = read_manifest_url(args.model, **_load_options(args))
+        fetched = read_manifest_url(args.model, **_load_options(args, args.model))
         info = _describe_manifest(fetched.url, fetched.document, fetched.groups)
     else:
-        with load(args.model, **_load_options(args)) as model:
+        with load(args.model, **_load_options(args, args.model)) as model:
             info = _describe(model)
     if args.json:
         json.dump(info, out, indent=2)
@@ -254,7 +266,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         written = save(dst, weights, like=args.like, quantize=quantize, shard_size=args.shard_size, progress=progress)
         out.write(f"wrote {written} ({len(weights)} weights)\n")
         return 0
-    with load(args.source, **_load_options(args)) as model:  # a str: URLs must not go through Path
+    with load(args.source, **_load_options(args, args.source)) as model:  # a str: URLs must not go through Path
         if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
             if args.like or quantize or args.shard_size:
                 raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
@@ -268,7 +280,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
-    report = verify(args.model, allow_nonfinite=args.allow_nonfinite, **_load_options(args))
+    report = verify(args.model, allow_nonfinite=args.allow_nonfinite, **_load_options(args, args.model))
     if args.json:
         json.dump(report.as_dict(), out, indent=2)
         out.write("\n")
