@@ -68,6 +68,10 @@ class WeightSpec(NamedTuple):
         """The dtype of the bytes on disk: the quantization dtype, or ``dtype``."""
         return self.quantization["dtype"] if self.quantization else self.dtype
 
+    def __repr__(self) -> str:  # the manifest entry repeats the fields: leave it out
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields if k != "entry")
+        return f"WeightSpec({fields})"
+
 
 class ManifestGroup:
     """One ``weightsManifest`` group, validated but not yet laid out.
