@@ -437,12 +437,3 @@ def decode_weights(manifest: Any, buffers: Sequence[Any]) -> dict[str, np.ndarra
     model = Model(manifest, groups, mem, warn_trailing=True)
     return {name: model[name] for name in model.specs}
 
-
-def group_nbytes(specs: Sequence[WeightSpec]) -> int:
-    """Total stored bytes of some specs."""
-    return sum(s.nbytes for s in specs)
-
-
-def element_count(shape: Sequence[int]) -> int:
-    """Number of elements of a shape."""
-    return math.prod(shape)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .atomic import TEMP_PREFIX
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .manifest import check_path
 from .reader import decode_weight, load
@@ -21,7 +22,9 @@ __all__ = ["Report", "verify"]
 #: Elements per chunk when counting NaN and infinite values.
 _CHUNK = 1 << 20
 
-_ORPHAN_RE = re.compile(r"^(\.tfjs_codec-.*\.tmp|group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin|.+-[0-9a-f]{8}\.bin)$")
+_ORPHAN_RE = re.compile(
+    r"^(" + re.escape(TEMP_PREFIX) + r".*\.tmp|group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin|.+-[0-9a-f]{8}\.bin)$"
+)
 
 
 @dataclass

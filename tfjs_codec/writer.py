@@ -29,6 +29,7 @@ import fnmatch
 import json
 import math
 import os
+import posixpath
 import re
 import threading
 import warnings
@@ -57,7 +58,6 @@ QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]
 WRITE_CHUNK = 1 << 22
 
 _TEMP_RE = re.compile(r"^" + re.escape(TEMP_PREFIX) + r".*\.tmp$")
-_SHARD_RE = re.compile(r"^group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin$")
 
 #: Lossless widenings applied without like (the rest is refused, never cast silently).
 _WIDEN = {"f": "float32", "i": "int32", "u": "int32", "b": "bool", "c": "complex64"}
@@ -542,12 +542,9 @@ def _same_file_bytes(a: Path, b: Path) -> bool:
 
 
 def _fresh_name(directory: Path, path: str) -> str:
-    stem, dot, ext = path.rpartition(".")
-    if not dot:
-        stem, ext = path, ""
-    stem = re.sub(r"-[0-9a-f]{8}$", "", stem)
+    stem, ext = posixpath.splitext(_unfresh(path))
     while True:
-        candidate = f"{stem}-{os.urandom(4).hex()}" + (f".{ext}" if ext else "")
+        candidate = f"{stem}-{os.urandom(4).hex()}{ext}"
         if not (directory / candidate).exists():
             return candidate
 
