@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import os
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -47,7 +47,7 @@ def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
     if a.shape != b.shape:
         return False
     if a.dtype.kind == "O" or b.dtype.kind == "O":
-        return a.dtype == b.dtype and all(x == y for x, y in zip(a.reshape(-1), b.reshape(-1)))
+        return a.dtype == b.dtype and all(x == y for x, y in zip(a.reshape(-1), b.reshape(-1), strict=False))
     if a.dtype.kind != b.dtype.kind or a.dtype.itemsize != b.dtype.itemsize:
         return False
     le = a.dtype.newbyteorder("<")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import DECODED, FIXTURES, dir_bytes, expected_weights, same_bits
 
 import tfjs_codec as tc
-from conftest import DECODED, FIXTURES, dir_bytes, expected_weights, same_bits
 
 SKIP = {"expected.json", "expected.bin", "predict.json", "writer_behaviour.json"}
 KINDS = ["zip-stored", "zip-deflated", "tar", "tar.gz"]

@@ -9,9 +9,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, dir_bytes, model_files, same_bits
 
 import tfjs_codec as tc
-from conftest import FIXTURES, dir_bytes, model_files, same_bits
 from tfjs_codec.cli import main
 from tfjs_codec.formats import read_safetensors, write_safetensors
 
@@ -26,10 +26,23 @@ def test_inspect_table_lists_every_weight_and_totals():
     code, text = run("inspect", str(FIXTURES / "tfjs_converter_dense_uint8"))
     assert code == 0
     lines = text.splitlines()
-    assert lines[0].endswith("model.json: model, format layers-model, generatedBy keras v2.19.0, convertedBy TensorFlow.js Converter v4.22.0")
+    assert lines[0].endswith(
+        "model.json: model, format layers-model, generatedBy keras v2.19.0, convertedBy TensorFlow.js Converter v4.22.0"
+    )
     assert lines[1].split() == ["name", "shape", "dtype", "quantization", "group", "shards", "bytes"]
     row = next(line for line in lines if line.startswith("dense_1/kernel"))
-    assert row.split() == ["dense_1/kernel", "[32,16]", "float32", "uint8", "-", "group1-shard2of4.bin", "..", "group1-shard4of4.bin", "(3)", "512"]
+    assert row.split() == [
+        "dense_1/kernel",
+        "[32,16]",
+        "float32",
+        "uint8",
+        "-",
+        "group1-shard2of4.bin",
+        "..",
+        "group1-shard4of4.bin",
+        "(3)",
+        "512",
+    ]
     assert lines[-1] == "6 weights, 884 elements, 884 bytes in 4 shard file(s), 1 group(s)"
 
 
@@ -70,7 +83,11 @@ def test_convert_requantizes_and_reshards(tmp_path):
 
 
 def test_safetensors_matches_the_format(tmp_path):
-    weights = {"a": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([True, False]), "c": np.array([1 + 1j], np.complex64)}
+    weights = {
+        "a": np.arange(6, dtype=np.float32).reshape(2, 3),
+        "b": np.array([True, False]),
+        "c": np.array([1 + 1j], np.complex64),
+    }
     write_safetensors(tmp_path / "w.safetensors", weights, metadata={"k": "v"})
     raw = (tmp_path / "w.safetensors").read_bytes()
     n = int.from_bytes(raw[:8], "little")
@@ -106,13 +123,18 @@ def test_strings_cannot_go_to_safetensors(tmp_path):
 def test_malformed_safetensors_header(tmp_path):
     path = tmp_path / "bad.safetensors"
     path.write_bytes((1000).to_bytes(8, "little") + b"{}")
-    with pytest.raises(tc.TfjsFormatError, match=r"^bad.safetensors: header: header length 1000 does not fit the file's 10 bytes$"):
+    with pytest.raises(
+        tc.TfjsFormatError, match=r"^bad.safetensors: header: header length 1000 does not fit the file's 10 bytes$"
+    ):
         read_safetensors(path)
     header = json.dumps({"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 8]}}).encode()
     path.write_bytes(len(header).to_bytes(8, "little") + header + bytes(8))
     with pytest.raises(tc.TfjsFormatError) as err:
         read_safetensors(path)
-    assert str(err.value) == "bad.safetensors: weight 'a': data_offsets: data_offsets [0, 8] do not fit dtype F32 shape [4] in 8 data bytes"
+    assert (
+        str(err.value)
+        == "bad.safetensors: weight 'a': data_offsets: data_offsets [0, 8] do not fit dtype F32 shape [4] in 8 data bytes"
+    )
 
 
 def test_verify_ok_and_failing(tmp_path, capsys):
@@ -129,7 +151,8 @@ def test_verify_ok_and_failing(tmp_path, capsys):
     code, text = run("verify", "--json", str(folder))
     report = json.loads(text)
     assert code == 1 and report["problems"] == [
-        "model.json: weight 'w': shape: needs 16 bytes at offset 0 of group 0, but its shards (group1-shard1of2.bin, group1-shard2of2.bin) hold 11 bytes in all"
+        "model.json: weight 'w': shape: needs 16 bytes at offset 0 of group 0, but its shards (group1-shard1of2.bin, "
+        "group1-shard2of2.bin) hold 11 bytes in all"
     ]
 
 
@@ -137,7 +160,10 @@ def test_errors_go_to_stderr_with_status_2(tmp_path, capsys):
     (tmp_path / "model.json").write_text("{")
     code, _ = run("inspect", str(tmp_path))
     assert code == 2
-    assert capsys.readouterr().err == "tfjs-codec: error: model.json: malformed JSON: Expecting property name enclosed in double quotes at line 1 column 2\n"
+    assert (
+        capsys.readouterr().err
+        == "tfjs-codec: error: model.json: malformed JSON: Expecting property name enclosed in double quotes at line 1 column 2\n"
+    )
 
 
 def test_python_dash_m_and_help():

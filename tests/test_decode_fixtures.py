@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import DECODED, FIXTURES, expected_weights, same_bits
 
 import tfjs_codec as tc
-from conftest import DECODED, FIXTURES, expected_weights, same_bits
 
 
 def test_there_are_fixtures_from_both_reference_implementations():
@@ -63,7 +63,7 @@ def test_specs_give_group_offsets_and_lengths():
     with tc.load(FIXTURES / "browser_dense_optimizer") as model:
         specs = list(model.specs.values())
         assert specs[0].offset == 0
-        for a, b in zip(specs, specs[1:]):
+        for a, b in zip(specs, specs[1:], strict=False):
             assert b.offset == a.offset + a.nbytes
         groups = {s.group for s in specs}
         assert "optimizer" in groups

@@ -43,7 +43,13 @@ def test_missing_shard(tmp_path):
 
 def test_short_shard(tmp_path):
     folder = write_model(tmp_path, [F32, {"name": "v", "shape": [3], "dtype": "int32"}], {"a.bin": bytes(8), "b.bin": bytes(4)})
-    assert error_of(folder) == "model.json: weight 'v': shape: needs 12 bytes at offset 8 of group 0, but its shards (a.bin, b.bin) hold 12 bytes in all"
+    assert (
+        error_of(folder)
+        == (
+            "model.json: weight 'v': shape: needs 12 bytes at offset 8 of group 0, but its shards (a.bin, b.bin) hold "
+            "12 bytes in all"
+        )
+    )
 
 
 def test_trailing_bytes_warn_on_load_and_fail_verify(tmp_path):
@@ -57,17 +63,22 @@ def test_trailing_bytes_warn_on_load_and_fail_verify(tmp_path):
 @pytest.mark.parametrize(
     "entry, message",
     [
-        ({"name": "w", "shape": [2], "dtype": "float64"}, "model.json: weight 'w': dtype: unknown dtype 'float64'; expected one of float32, int32, bool, complex64, string"),
+        (
+            {"name": "w", "shape": [2], "dtype": "float64"},
+            "model.json: weight 'w': dtype: unknown dtype 'float64'; expected one of float32, int32, bool, complex64, string",
+        ),
         ({"name": "w", "shape": [-2], "dtype": "float32"}, "model.json: weight 'w': shape: dimension -2 is negative"),
         ({"name": "w", "shape": [2.0], "dtype": "float32"}, "model.json: weight 'w': shape: dimension 2.0 is not an integer"),
         ({"name": "w", "shape": "2", "dtype": "float32"}, "model.json: weight 'w': shape: must be a list of integers, got '2'"),
         (
             {"name": "w", "shape": [1 << 20, 1 << 20], "dtype": "float32"},
-            "model.json: weight 'w': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards (a.bin) hold 8 bytes in all",
+            "model.json: weight 'w': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards (a.bin) "
+            "hold 8 bytes in all",
         ),
         (
             {"name": "w", "shape": [2], "dtype": "float32", "quantization": {"dtype": "int4"}},
-            "model.json: weight 'w': quantization.dtype: unknown quantization dtype 'int4'; expected one of uint8, uint16, float16",
+            "model.json: weight 'w': quantization.dtype: unknown quantization dtype 'int4'; expected one of uint8, "
+            "uint16, float16",
         ),
         (
             {"name": "w", "shape": [2], "dtype": "float32", "quantization": {"dtype": "uint8", "min": 0}},
@@ -85,7 +96,10 @@ def test_trailing_bytes_warn_on_load_and_fail_verify(tmp_path):
             {"name": "w", "shape": [2], "dtype": "bool", "quantization": {"dtype": "uint8", "scale": 1, "min": 0}},
             "model.json: weight 'w': dtype: uint8 quantization supports weights of type float32 or int32, not bool",
         ),
-        ({"name": 7, "shape": [2], "dtype": "float32"}, "model.json: weightsManifest[0].weights[0].name: must be a string, got 7"),
+        (
+            {"name": 7, "shape": [2], "dtype": "float32"},
+            "model.json: weightsManifest[0].weights[0].name: must be a string, got 7",
+        ),
     ],
 )
 def test_bad_weight_entries(tmp_path, entry, message):
@@ -95,7 +109,10 @@ def test_bad_weight_entries(tmp_path, entry, message):
 def test_string_length_past_the_end(tmp_path):
     data = (3).to_bytes(4, "little") + b"abc" + (100).to_bytes(4, "little") + b"xy"
     folder = write_model(tmp_path, [{"name": "s", "shape": [2], "dtype": "string"}], {"a.bin": data})
-    assert error_of(folder) == "model.json: weight 's': data: string 1 of 100 bytes at offset 11 runs past the end of the data (13 bytes in a.bin)"
+    assert (
+        error_of(folder)
+        == "model.json: weight 's': data: string 1 of 100 bytes at offset 11 runs past the end of the data (13 bytes in a.bin)"
+    )
 
 
 def test_duplicate_names_across_groups(tmp_path):
@@ -126,7 +143,10 @@ def test_malformed_json(tmp_path, text, message):
         ("a/../../outside.bin", "path 'a/../../outside.bin' leaves the model's directory"),
         ("/etc/passwd", "absolute path '/etc/passwd' is not allowed; shard paths are relative to the model"),
         ("C:\\x.bin", "absolute path 'C:\\\\x.bin' is not allowed; shard paths are relative to the model"),
-        ("https://example.com/x.bin", "URL 'https://example.com/x.bin' is not allowed in a local model; shard paths are relative to the model"),
+        (
+            "https://example.com/x.bin",
+            "URL 'https://example.com/x.bin' is not allowed in a local model; shard paths are relative to the model",
+        ),
     ],
 )
 def test_paths_that_leave_the_directory_are_never_opened(tmp_path, path, message):
@@ -159,7 +179,10 @@ def test_decode_weights_checks_buffers_too():
         tc.decode_weights([{"paths": [], "weights": []}], [b"", b""])
     with pytest.raises(tc.TfjsFormatError) as err:
         tc.decode_weights([{"paths": ["x"], "weights": [F32]}], [[bytes(4)]])
-    assert str(err.value) == "manifest: weight 'w': shape: needs 8 bytes at offset 0 of group 0, but its shards (x) hold 4 bytes in all"
+    assert (
+        str(err.value)
+        == "manifest: weight 'w': shape: needs 8 bytes at offset 0 of group 0, but its shards (x) hold 4 bytes in all"
+    )
 
 
 def test_error_is_a_value_error_with_location_attributes(tmp_path):
@@ -167,12 +190,18 @@ def test_error_is_a_value_error_with_location_attributes(tmp_path):
     with pytest.raises(ValueError) as err:
         tc.load(folder)
     assert isinstance(err.value, tc.TfjsFormatError)
-    assert (err.value.file, err.value.weight, err.value.field, err.value.reason) == ("model.json", "w", "shape", "dimension -1 is negative")
+    assert (err.value.file, err.value.weight, err.value.field, err.value.reason) == (
+        "model.json",
+        "w",
+        "shape",
+        "dimension -1 is negative",
+    )
 
 
 def test_short_group_of_many_shards_names_the_first_and_last(tmp_path):
     shards = {f"s{i}.bin": bytes(4) for i in range(1, 6)}
     folder = write_model(tmp_path, [{"name": "w", "shape": [6], "dtype": "float32"}], shards)
     assert error_of(folder) == (
-        "model.json: weight 'w': shape: needs 24 bytes at offset 0 of group 0, but its shards (s1.bin .. s5.bin, 5 files) hold 20 bytes in all"
+        "model.json: weight 'w': shape: needs 24 bytes at offset 0 of group 0, but its shards (s1.bin .. s5.bin, 5 "
+        "files) hold 20 bytes in all"
     )

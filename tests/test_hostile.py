@@ -30,7 +30,9 @@ def w(name: str, shape: list, dtype: str = "float32", **extra) -> dict:
     return {"name": name, "shape": shape, "dtype": dtype, **extra}
 
 
-def make_model(folder: Path, weights: list, files: dict[str, bytes], paths: list[str] | None = None, text: bytes | None = None) -> Path:
+def make_model(
+    folder: Path, weights: list, files: dict[str, bytes], paths: list[str] | None = None, text: bytes | None = None
+) -> Path:
     """A model.json naming ``paths`` (default: the files' names) + the given files."""
     folder.mkdir()
     for name, data in files.items():
@@ -72,7 +74,8 @@ CATALOGUE = [
     ("nul", [w("a", [1])], {}, ["x\x00.bin"],
      "model.json: weightsManifest[0].paths[0]: contains a NUL character: 'x\\x00.bin'"),
     ("2^40-elements", [w("a", [2**20, 2**20])], {"s.bin": f32(1)}, None,
-     "model.json: weight 'a': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards (s.bin) hold 4 bytes in all"),
+     "model.json: weight 'a': shape: needs 4398046511104 bytes at offset 0 of group 0, but its shards (s.bin) hold 4 "
+     "bytes in all"),
     ("negative-dim", [w("a", [-3])], {"s.bin": f32(1)}, None,
      "model.json: weight 'a': shape: dimension -3 is negative"),
     ("float-dim", [w("a", [1.5])], {"s.bin": f32(1)}, None,
@@ -143,7 +146,10 @@ def test_symlink_out_of_the_model_directory(tmp_path):
     outside.write_bytes(f32(1))
     folder = make_model(tmp_path / "m", [w("a", [1])], {}, ["s.bin"])
     (folder / "s.bin").symlink_to(outside)
-    message = "model.json: weightsManifest[0].paths[0]: path 's.bin' resolves outside the model's directory (through a symbolic link)"
+    message = (
+        "model.json: weightsManifest[0].paths[0]: path 's.bin' resolves outside the model's directory "
+        "(through a symbolic link)"
+    )
     assert load_error(folder) == message
     # a link that stays inside is fine
     (folder / "s.bin").unlink()
@@ -231,7 +237,9 @@ def test_gzip_bomb_model_json(tmp_path, monkeypatch):
 def test_gzip_model_json_and_shard_read_transparently(tmp_path):
     plain = f32(1.5, -2.0, 3.25)
     doc = {"weightsManifest": [{"paths": ["w.bin"], "weights": [w("a", [3])]}]}
-    folder = make_model(tmp_path / "m", [], {"w.bin": gzip.compress(plain, mtime=0)}, text=gzip.compress(json.dumps(doc).encode(), mtime=0))
+    folder = make_model(
+        tmp_path / "m", [], {"w.bin": gzip.compress(plain, mtime=0)}, text=gzip.compress(json.dumps(doc).encode(), mtime=0)
+    )
     for use_mmap in (True, False):
         with tc.load(folder, mmap=use_mmap) as model:
             assert model["a"].tobytes() == plain
@@ -278,7 +286,10 @@ def test_raw_shard_that_starts_with_the_gzip_magic_is_not_decompressed(tmp_path)
 def test_raw_shard_with_gzip_magic_and_wrong_size_reports_the_size(tmp_path):
     raw = raw_starting_with_gzip_magic(64)
     folder = make_model(tmp_path / "m", [w("a", [65])], {"s.bin": raw})
-    assert load_error(folder) == "model.json: weight 'a': shape: needs 260 bytes at offset 0 of group 0, but its shards (s.bin) hold 256 bytes in all"
+    assert load_error(folder) == (
+        "model.json: weight 'a': shape: needs 260 bytes at offset 0 of group 0, but its "
+        "shards (s.bin) hold 256 bytes in all"
+    )
 
 
 def test_gzip_shard_with_lying_trailer(tmp_path):
@@ -325,7 +336,8 @@ def test_missing_shard(tmp_path):
 
 def test_no_warning_leaks_as_error_for_overflowing_quantization(tmp_path):
     # scale * 65535 + min overflows float32 (and float64 for huge values): decoded as inf, quietly
-    folder = make_model(tmp_path / "m", [w("q", [2], quantization={"dtype": "uint16", "scale": 1e308, "min": 1e308})], {"s.bin": b"\x00\x00\xff\xff"})
+    weight = w("q", [2], quantization={"dtype": "uint16", "scale": 1e308, "min": 1e308})
+    folder = make_model(tmp_path / "m", [weight], {"s.bin": b"\x00\x00\xff\xff"})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with tc.load(folder) as model:

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, expected_weights, same_bits
 
 import tfjs_codec as tc
 from tfjs_codec.cli import main as cli_main
-from conftest import FIXTURES, expected_weights, same_bits
 
 LIFETIME = 60.0
 
@@ -147,11 +147,21 @@ def many_shards(folder: Path) -> Path:
     return folder
 
 
-CASES = ["tfjs_converter_dense_float32", "tfjs_quantized_manual", "tfjs_encode_all_dtypes", "faceapi_tiny_face_detector", "py_write_weights_all_dtypes"]
+CASES = [
+    "tfjs_converter_dense_float32",
+    "tfjs_quantized_manual",
+    "tfjs_encode_all_dtypes",
+    "faceapi_tiny_face_detector",
+    "py_write_weights_all_dtypes",
+]
 
 
 def manifest_name(case: str) -> str:
-    return "model.json" if (FIXTURES / case / "model.json").is_file() else next(p.name for p in (FIXTURES / case).glob("*weights_manifest.json"))
+    return (
+        "model.json"
+        if (FIXTURES / case / "model.json").is_file()
+        else next(p.name for p in (FIXTURES / case).glob("*weights_manifest.json"))
+    )
 
 
 @pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])
@@ -374,7 +384,10 @@ def test_cli_verify_url_then_offline(tmp_path):
     assert out.getvalue() == "OK: 12 weights decoded, 0 problem(s)\n"
     out = io.StringIO()
     assert cli_main(["verify", url, "--no-cache", "--offline"], out=out) == 1
-    assert out.getvalue() == f"problem: model.json: not in the cache and offline=True ({url})\nFAILED: 0 weights decoded, 1 problem(s)\n"
+    assert (
+        out.getvalue()
+        == f"problem: model.json: not in the cache and offline=True ({url})\nFAILED: 0 weights decoded, 1 problem(s)\n"
+    )
 
 
 def test_save_like_a_url_model_writes_the_same_files(tmp_path):
@@ -412,7 +425,9 @@ def test_redirect_to_a_non_http_url_is_refused(tmp_path):
         url = server.url("model.json")
         with pytest.raises(tc.TfjsFormatError) as info:
             tc.load(url, cache_dir=False)
-    assert str(info.value) == f"model.json: HTTP 302 redirect to 'ftp://127.0.0.1/model.json' refused (not http or https) from {url}"
+    assert (
+        str(info.value) == f"model.json: HTTP 302 redirect to 'ftp://127.0.0.1/model.json' refused (not http or https) from {url}"
+    )
 
 
 def test_offline_without_cached_shard_sizes(tmp_path):
@@ -424,4 +439,7 @@ def test_offline_without_cached_shard_sizes(tmp_path):
             tc.load(url, cache_dir=cache)  # the manifest got cached, the shard's size did not
     with pytest.raises(tc.TfjsFormatError) as info:
         tc.load(url, cache_dir=cache, offline=True)
-    assert str(info.value) == f"./model.weights.bin: shard sizes are not in the cache and offline=True ({server.url(case + '/model.weights.bin')})"
+    assert (
+        str(info.value)
+        == f"./model.weights.bin: shard sizes are not in the cache and offline=True ({server.url(case + '/model.weights.bin')})"
+    )

@@ -152,7 +152,10 @@ def test_missing_shards_do_not_matter_without_probe(tmp_path, capsys):
         assert run("inspect", "--no-cache", url)[0] == 0
         only_the_manifest(server, "model.json")
         assert run("inspect", "--no-cache", "--probe", url)[0] == 2
-    assert capsys.readouterr().err == f"tfjs-codec: error: ./model.weights.bin: HTTP 404 Not Found from {server.url('model.weights.bin')}\n"
+    assert (
+        capsys.readouterr().err
+        == f"tfjs-codec: error: ./model.weights.bin: HTTP 404 Not Found from {server.url('model.weights.bin')}\n"
+    )
 
 
 def test_manifest_errors(tmp_path, capsys):
@@ -160,11 +163,14 @@ def test_manifest_errors(tmp_path, capsys):
         url = server.url("model.json")
         assert run("inspect", "--no-cache", url)[0] == 2
         assert capsys.readouterr().err == f"tfjs-codec: error: model.json: HTTP 404 Not Found from {url}\n"
-        (tmp_path / "model.json").write_text(json.dumps({"weightsManifest": [{"paths": ["//evil.invalid/x.bin"], "weights": []}]}))
+        (tmp_path / "model.json").write_text(
+            json.dumps({"weightsManifest": [{"paths": ["//evil.invalid/x.bin"], "weights": []}]})
+        )
         assert run("inspect", "--no-cache", url)[0] == 2
         assert capsys.readouterr().err == (
             "tfjs-codec: error: model.json: weightsManifest[0].paths[0]: path '//evil.invalid/x.bin' points to another host; "
-            "shard paths are relative to the manifest's URL (weight_path_prefix or weight_url_converter say where else to fetch them)\n"
+            "shard paths are relative to the manifest's URL (weight_path_prefix or weight_url_converter say where else "
+            "to fetch them)\n"
         )
         with pytest.raises(SystemExit, match=r"^tfjs-codec inspect: --member applies to archives, not to http://"):
             run("inspect", "--no-cache", "--member", "a/model.json", url)

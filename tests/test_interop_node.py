@@ -8,9 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, JS, read_decoded, require_node, same_bits
 
 import tfjs_codec as tc
-from conftest import FIXTURES, JS, read_decoded, require_node, same_bits
 
 
 def node_decode(node: str, folder, out) -> dict[str, np.ndarray]:
@@ -96,7 +96,12 @@ def test_tfjs_loads_a_layers_model_we_saved_and_predicts(tmp_path, quantize):
         weights = {k: v * np.float32(0.5) if k.endswith("kernel") else v + np.float32(0.1) for k, v in model.weights.items()}
         tc.save(tmp_path / "m", weights, like=model, quantize=quantize)
     (tmp_path / "in.json").write_text(json.dumps(record["input"]))
-    subprocess.run([node, str(JS / "predict.mjs"), str(tmp_path / "m"), str(tmp_path / "in.json"), str(tmp_path / "out.json")], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [node, str(JS / "predict.mjs"), str(tmp_path / "m"), str(tmp_path / "in.json"), str(tmp_path / "out.json")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     out = json.loads((tmp_path / "out.json").read_text())
     with tc.load(tmp_path / "m") as saved:
         want = _forward_dense(saved, x)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from conftest import same_bits
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tfjs_codec as tc
-from conftest import same_bits
 
 shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
 numeric = st.sampled_from(["<f4", ">f4", "<i4", "?", "<c8"])

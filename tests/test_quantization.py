@@ -8,9 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, expected_weights, same_bits
 
 import tfjs_codec as tc
-from conftest import FIXTURES, expected_weights, same_bits
 from tfjs_codec.quantization import js_round_to_int32
 
 CASES = json.loads((FIXTURES / "quantize" / "cases.json").read_text())["cases"]
@@ -118,7 +118,11 @@ def test_save_leaves_unrepresentable_weights_unquantized_with_a_warning(tmp_path
 
 
 def test_quantize_map_patterns_and_fallthrough(tmp_path):
-    w = {"d/kernel": np.array([[1, 2], [1, 2]], np.float32), "d/bias": np.arange(2, dtype=np.float32), "n": np.arange(3, dtype=np.int32)}
+    w = {
+        "d/kernel": np.array([[1, 2], [1, 2]], np.float32),
+        "d/bias": np.arange(2, dtype=np.float32),
+        "n": np.arange(3, dtype=np.int32),
+    }
     tc.save(tmp_path, w, quantize={"uint8": ["*/kernel"], "float16": True})
     with tc.load(tmp_path) as m:
         kinds = {n: (s.quantization or {}).get("dtype") for n, s in m.specs.items()}

@@ -8,10 +8,9 @@ import time
 
 import numpy as np
 import pytest
-
-import tfjs_codec as tc
 from conftest import DECODED, FIXTURES, dir_bytes, expected_weights, model_files, same_bits
 
+import tfjs_codec as tc
 
 
 @pytest.mark.parametrize("case", DECODED)
@@ -99,7 +98,9 @@ def test_optimizer_weights_keep_their_group(tmp_path):
         tc.save(tmp_path, weights, like=model)
     with tc.load(tmp_path) as new:
         assert new["iter"] == 99 and new.specs["iter"].group == "optimizer"
-        assert [s.group for s in new.specs.values()] == [s.group for s in tc.load(FIXTURES / "browser_dense_optimizer").specs.values()]
+        assert [s.group for s in new.specs.values()] == [
+            s.group for s in tc.load(FIXTURES / "browser_dense_optimizer").specs.values()
+        ]
 
 
 def test_like_rejects_missing_extra_reshaped_and_retyped_weights(tmp_path):
@@ -117,7 +118,10 @@ def test_like_rejects_missing_extra_reshaped_and_retyped_weights(tmp_path):
         assert str(err.value) == f"weight '{names[0]}': shape: shape {shape[::-1] + (1,)} does not match the model's {shape}"
         with pytest.raises(tc.TfjsFormatError) as err:
             tc.save(tmp_path, {**weights, names[0]: np.zeros(shape, np.float64)}, like=model)
-        assert str(err.value) == f"weight '{names[0]}': dtype: dtype float64 does not match the model's float32; convert it explicitly"
+        assert (
+            str(err.value)
+            == f"weight '{names[0]}': dtype: dtype float64 does not match the model's float32; convert it explicitly"
+        )
     assert not any(tmp_path.iterdir())
 
 

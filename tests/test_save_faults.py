@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, same_bits
 
 import tfjs_codec as tc
 from tfjs_codec.verify import verify
-
-from conftest import ROOT, same_bits
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and fork semantics are POSIX")
 

@@ -16,11 +16,10 @@ import weakref
 
 import numpy as np
 import pytest
+from conftest import dir_bytes, same_bits
 
 import tfjs_codec as tc
 from tfjs_codec import shards
-
-from conftest import dir_bytes, same_bits
 
 PAGE = mmap.PAGESIZE
 

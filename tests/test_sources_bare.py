@@ -7,10 +7,10 @@ import json
 import zipfile
 
 import pytest
+from conftest import FIXTURES, dir_bytes, expected_weights, same_bits
 
 import tfjs_codec as tc
 from tfjs_codec.cli import main as cli_main
-from conftest import FIXTURES, dir_bytes, expected_weights, same_bits
 
 CASE = "faceapi_tiny_face_detector"
 MANIFEST = "tiny_face_detector_model-weights_manifest.json"

@@ -7,10 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, same_bits
 
 import tfjs_codec as tc
-
-from conftest import FIXTURES, same_bits
 
 #: Fixtures with multi-shard groups, straddling weights, quantized and string weights.
 CASES = ["py_write_weights_quantized", "tfjs_converter_dense_mixed", "tfjs_encode_all_dtypes", "tfjs_quantized_manual"]
@@ -39,7 +38,7 @@ def test_eight_threads_read_the_same_bytes(case, use_mmap):
         got: list[dict[str, np.ndarray]] = [{} for _ in range(THREADS)]
         errors: list[BaseException] = []
 
-        def reader(t: int) -> None:
+        def reader(t: int, model=model, barrier=barrier, got=got, errors=errors) -> None:
             try:
                 barrier.wait()
                 # each thread starts at a different weight, then reads them all, so

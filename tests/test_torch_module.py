@@ -9,9 +9,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, dir_bytes, require_torch
 
 import tfjs_codec as tc
-from conftest import FIXTURES, dir_bytes, require_torch
 
 #: Every layers-model fixture with recorded predictions.
 LAYERS_MODELS = sorted(
@@ -52,7 +52,10 @@ def test_fixture_list_covers_both_writers_and_the_quantized_ones():
     assert {"browser_layers_global_pool1d", "browser_layers_layernorm_axes", "browser_layers_batchnorm_train"} <= set(
         LAYERS_MODELS
     )
-    classes = {layer["class_name"] for layer in tc.load(FIXTURES / "browser_layers_global_pool1d").json["modelTopology"]["config"]["layers"]}
+    classes = {
+        layer["class_name"]
+        for layer in tc.load(FIXTURES / "browser_layers_global_pool1d").json["modelTopology"]["config"]["layers"]
+    }
     assert {"GlobalAveragePooling1D", "GlobalMaxPooling1D"} <= classes
 
 
@@ -68,7 +71,7 @@ def test_module_matches_recorded_predictions(case):
     got = _run(net, _arrays(record["input"], "input"))
     want = _arrays(record["output"], "output")
     assert [g.shape for g in got] == [w.shape for w in want]
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=False):
         np.testing.assert_allclose(g, w, rtol=0, atol=TOLERANCE)
 
 
@@ -197,7 +200,9 @@ def test_unsupported_activation_and_recurrent_option(fixture_copy):
     _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(recurrent_activation="sigmoid", return_state=True))
     with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
         tct.to_module(model)
-    assert str(err.value) == "model.json: layer 'lstm_seq' (LSTM): option 'return_state' = True is not supported by tfjs_codec.torch"
+    assert (
+        str(err.value) == "model.json: layer 'lstm_seq' (LSTM): option 'return_state' = True is not supported by tfjs_codec.torch"
+    )
 
 
 def test_graph_model_is_refused():
@@ -279,7 +284,7 @@ def test_whole_module_pickles_with_torch_save(case):
     assert type(loaded) is tct.TfjsModule and not loaded.training
     assert loaded.weight_names == net.weight_names and loaded.ml5 == net.ml5
     inputs = _arrays(record["input"], "input")
-    for got, want in zip(_run(loaded, inputs), _run(net, inputs)):
+    for got, want in zip(_run(loaded, inputs), _run(net, inputs), strict=False):
         np.testing.assert_array_equal(got, want)
     state, loaded_state = net.tfjs_state(), loaded.tfjs_state()
     assert list(loaded_state) == list(state)

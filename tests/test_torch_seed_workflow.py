@@ -7,9 +7,9 @@ import subprocess
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, JS, require_node, require_torch
 
 import tfjs_codec as tc
-from conftest import FIXTURES, JS, require_node, require_torch
 
 
 def test_browser_to_torch_to_browser(fixture_copy, tmp_path):

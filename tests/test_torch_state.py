@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, dir_bytes, require_torch
 
 import tfjs_codec as tc
-from conftest import FIXTURES, dir_bytes, require_torch
 
 SOURCE_ONLY = ("expected.json", "expected.bin", "predict.json")
 
@@ -67,7 +67,9 @@ def test_state_dict_of_quantized_weights_is_dequantized():
             np.testing.assert_array_equal(sd[name].numpy(), model.weights[name])
 
 
-@pytest.mark.parametrize("case", ["browser_dense_optimizer", "tfjs_converter_dense_uint16", "ml5_bundle", "tfjs_converter_layers_gru"])
+@pytest.mark.parametrize(
+    "case", ["browser_dense_optimizer", "tfjs_converter_dense_uint16", "ml5_bundle", "tfjs_converter_layers_gru"]
+)
 def test_save_state_dict_round_trip_is_byte_identical(case, tmp_path):
     require_torch()
     from tfjs_codec import torch as tct

@@ -77,7 +77,7 @@ def _describe(model: Model) -> dict[str, Any]:
         "generatedBy": doc.get("generatedBy"),
         "convertedBy": doc.get("convertedBy"),
         "kind": "weights manifest" if model.is_bare_manifest else "model",
-        "groups": [{"paths": list(g.paths), "bytes": b.total} for g, b in zip(model.groups, model.buffers)],
+        "groups": [{"paths": list(g.paths), "bytes": b.total} for g, b in zip(model.groups, model.buffers, strict=False)],
         "sidecars": sorted(model.sidecars),
         "weights": rows,
         "total_weights": len(rows),
@@ -145,7 +145,7 @@ def _count(shape: Sequence[int]) -> int:
 def _table(rows: list[list[str]], out: TextIO) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for k, row in enumerate(rows):
-        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() + "\n")
+        out.write("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() + "\n")
         if k == 0:
             out.write("  ".join("-" * w for w in widths) + "\n")
 
@@ -269,7 +269,9 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
     with load(args.source, **_load_options(args, args.source)) as model:  # a str: URLs must not go through Path
         if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
             if args.like or quantize or args.shard_size:
-                raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
+                raise SystemExit(
+                    "tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model"
+                )
             write_weights_file(dst, model.weights, progress=progress)
             out.write(f"wrote {dst} ({len(model.specs)} weights)\n")
             return 0
@@ -305,7 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tfjs-codec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("inspect", help="list the weights of a model", description="List a model's weights: name, shape, dtype, quantization, group, shards, bytes. For a URL only model.json is fetched (see --probe).")
+    p = sub.add_parser(
+        "inspect",
+        help="list the weights of a model",
+        description=(
+            "List a model's weights: name, shape, dtype, quantization, group, shards, bytes. For a URL only "
+            "model.json is fetched (see --probe)."
+        ),
+    )
     p.add_argument("model", help="model.json, a weights manifest, a directory or archive holding one, or an http(s) URL")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
@@ -330,13 +339,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("source")
     p.add_argument("dest")
     p.add_argument("--like", help="the TensorFlow.js model whose topology, manifest and layout to copy")
-    p.add_argument("--quantize", help="uint8, uint16, float16, or a JSON map like '{\"uint8\": [\"*/kernel\"], \"float16\": true}'")
+    p.add_argument("--quantize", help='uint8, uint16, float16, or a JSON map like \'{"uint8": ["*/kernel"], "float16": true}\'')
     p.add_argument("--shard-size", type=int, help="bytes per shard (default: like's layout, or 4194304)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _add_source_options(p)
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("verify", help="decode everything and report problems", description="Decode every weight; report missing or short shards, trailing bytes and NaN/Inf values. Exit status 1 on any problem.")
+    p = sub.add_parser(
+        "verify",
+        help="decode everything and report problems",
+        description=(
+            "Decode every weight; report missing or short shards, trailing bytes and NaN/Inf values. Exit "
+            "status 1 on any problem."
+        ),
+    )
     p.add_argument("model")
     p.add_argument("--allow-nonfinite", action="store_true", help="do not count NaN/Inf values as problems")
     p.add_argument("--json", action="store_true", help="machine-readable output")

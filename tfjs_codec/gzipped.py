@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from collections.abc import Sequence
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 from .errors import TfjsFormatError
 
@@ -144,7 +143,7 @@ def gzip_candidates(paths: Sequence[str], names: Sequence[str], sizes: Sequence[
     by :func:`choose`.
     """
     found = {}
-    for i, (path, size) in enumerate(zip(paths, sizes)):
+    for i, (path, size) in enumerate(zip(paths, sizes, strict=False)):
         if size < _GZIP_MIN:
             continue
         try:

@@ -85,7 +85,9 @@ class ManifestGroup:
 
     __slots__ = ("index", "paths", "entries", "raw")
 
-    def __init__(self, index: int, paths: tuple[str, ...], entries: tuple[Mapping[str, Any], ...], raw: Mapping[str, Any]) -> None:
+    def __init__(
+        self, index: int, paths: tuple[str, ...], entries: tuple[Mapping[str, Any], ...], raw: Mapping[str, Any]
+    ) -> None:
         self.index = index
         self.paths = paths
         self.entries = entries
@@ -184,9 +186,13 @@ def check_path(path: Any, *, file: str = "model.json", field: str = "paths") -> 
         raise TfjsFormatError(f"contains a NUL character: {path!r}", file=file, field=field)
     unified = path.replace("\\", "/")
     if unified.startswith("/") or re.match(r"^[A-Za-z]:", unified):
-        raise TfjsFormatError(f"absolute path {path!r} is not allowed; shard paths are relative to the model", file=file, field=field)
+        raise TfjsFormatError(
+            f"absolute path {path!r} is not allowed; shard paths are relative to the model", file=file, field=field
+        )
     if _URL.match(unified) or unified.startswith("//"):
-        raise TfjsFormatError(f"URL {path!r} is not allowed in a local model; shard paths are relative to the model", file=file, field=field)
+        raise TfjsFormatError(
+            f"URL {path!r} is not allowed in a local model; shard paths are relative to the model", file=file, field=field
+        )
     normal = posixpath.normpath(unified)
     if normal == ".." or normal.startswith("../") or normal == ".":
         raise TfjsFormatError(f"path {path!r} leaves the model's directory", file=file, field=field)
@@ -325,7 +331,8 @@ def _string_nbytes(
     prefix = STRING_LENGTH_DTYPE.itemsize
     if size * prefix > total - offset:
         raise TfjsFormatError(
-            f"{size} strings need at least {size * prefix} bytes at offset {offset}, but only {total - offset} remain in {shards}",
+            f"{size} strings need at least {size * prefix} bytes at offset {offset}, but only {total - offset} remain "
+            f"in {shards}",
             file=file,
             weight=name,
             field="shape",

@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
+from .arena import Arena
 from .dtypes import DTYPES, STRING_LENGTH_DTYPE
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .format import BARE_MANIFEST_SUFFIX, MODEL_JSON, SIDECAR_FILES
-from .manifest import ManifestGroup, WeightSpec, layout_group, normalize_paths, parse_manifest, parse_model_json
-from .arena import Arena
-from .quantization import affine_decode, float16_to_float32
 from .gzipped import MAX_GUNZIP_BYTES, choose, gunzip, gzip_candidates, read_manifest_bytes
+from .manifest import ManifestGroup, WeightSpec, layout_group, normalize_paths, parse_manifest, parse_model_json
+from .quantization import affine_decode, float16_to_float32
 from .shards import FileGroup, GroupBuffer, MemoryGroup
 
 __all__ = ["Model", "load", "decode_weights", "decode_weight"]
@@ -150,7 +150,7 @@ class Model:
         file = self.file_name
         specs: dict[str, WeightSpec] = {}
         self.trailing: dict[int, int] = {}
-        for group, buf in zip(self.groups, self.buffers):
+        for group, buf in zip(self.groups, self.buffers, strict=False):
             laid = layout_group(group, buf.total, buf.read, file=file)
             used = laid[-1].offset + laid[-1].nbytes if laid else 0
             if used < buf.total:
@@ -397,12 +397,14 @@ def _maybe_gunzip(buf: FileGroup, group: ManifestGroup, file: str) -> GroupBuffe
     if not chosen:
         return buf
     parts = []
-    for i, (path, name) in enumerate(zip(buf.paths, buf.names)):
+    for i, (path, name) in enumerate(zip(buf.paths, buf.names, strict=False)):
         with open(path, "rb") as f:
             data = f.read()
         if i in chosen:
             if candidates[i] > MAX_GUNZIP_BYTES:
-                raise TfjsFormatError(f"gzip trailer claims {candidates[i]} bytes, over the {MAX_GUNZIP_BYTES}-byte limit", file=name)
+                raise TfjsFormatError(
+                    f"gzip trailer claims {candidates[i]} bytes, over the {MAX_GUNZIP_BYTES}-byte limit", file=name
+                )
             data = gunzip(data, limit=candidates[i], file=name, expect=candidates[i])
         parts.append(data)
     buf.close()
@@ -431,7 +433,7 @@ def decode_weights(manifest: Any, buffers: Sequence[Any]) -> dict[str, np.ndarra
     if len(buffers) != len(groups):
         raise TfjsFormatError(f"{len(groups)} groups in the manifest but {len(buffers)} buffers given", file="manifest")
     mem = []
-    for g, b in zip(groups, buffers):
+    for g, b in zip(groups, buffers, strict=False):
         parts = list(b) if isinstance(b, (list, tuple)) else [b]
         mem.append(MemoryGroup(parts, [f"group {g.index} buffer {i}" for i in range(len(parts))]))
     model = Model(manifest, groups, mem, warn_trailing=True)

@@ -169,9 +169,11 @@ class MemoryGroup(GroupBuffer):
 class FileGroup(GroupBuffer):
     """A group whose shards are files, mapped (or read) lazily, one by one."""
 
-    def __init__(self, paths: Sequence[str], names: Sequence[str], *, use_mmap: bool = True, manifest: str = "model.json") -> None:
+    def __init__(
+        self, paths: Sequence[str], names: Sequence[str], *, use_mmap: bool = True, manifest: str = "model.json"
+    ) -> None:
         sizes = []
-        for path, name in zip(paths, names):
+        for path, name in zip(paths, names, strict=False):
             try:
                 st = os.stat(path)
             except FileNotFoundError:

@@ -52,7 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = ["save", "encode_weights", "QuantizeSpec"]
 
-QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]
+QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]  # noqa: UP007 (a runtime alias: 3.10 has no `None | str`)
 
 #: Bytes written per call when streaming a large buffer.
 WRITE_CHUNK = 1 << 22
@@ -242,7 +242,11 @@ def _plan(
     if like is None:
         names = list(weights)
         arrays = {n: _as_array(n, weights[n]) for n in names}
-        floats = [n for n in names if weight_dtype_of(arrays[n]) == "float32" or (arrays[n].dtype.kind == "f" and arrays[n].dtype.itemsize < 4)]
+        floats = [
+            n
+            for n in names
+            if weight_dtype_of(arrays[n]) == "float32" or (arrays[n].dtype.kind == "f" and arrays[n].dtype.itemsize < 4)
+        ]
         qmap = quantization_map(floats, quantize)
         items = [
             _item(n, arrays[n], entry={"name": n}, expected_dtype=None, expected_shape=None, qdtype=qmap.get(n), like=None)
@@ -254,7 +258,9 @@ def _plan(
 
     missing = [n for n in like.specs if n not in weights]
     if missing:
-        raise TfjsFormatError(f"missing from the weights to save (the model has it; {len(missing)} missing in all)", weight=missing[0])
+        raise TfjsFormatError(
+            f"missing from the weights to save (the model has it; {len(missing)} missing in all)", weight=missing[0]
+        )
     extra = [n for n in weights if n not in like.specs]
     if extra:
         raise TfjsFormatError(f"is not in the model given as like= ({len(extra)} unknown name(s) in all)", weight=extra[0])
@@ -263,7 +269,7 @@ def _plan(
     else:
         qmap = {n: s.quantization["dtype"] for n, s in like.specs.items() if s.quantization}
     groups = []
-    for g, buf in zip(like.groups, like.buffers):
+    for g, buf in zip(like.groups, like.buffers, strict=False):
         items = []
         for entry in g.entries:
             spec = like.specs[entry["name"]]
@@ -297,7 +303,9 @@ def _as_bytes(chunk: Any) -> memoryview:
     return memoryview(chunk).cast("B")
 
 
-def _stream(groups: Sequence[_Group], open_shard: Callable[[int, int, int], Any], progress: Callable[[int, int], None] | None) -> None:
+def _stream(
+    groups: Sequence[_Group], open_shard: Callable[[int, int, int], Any], progress: Callable[[int, int], None] | None
+) -> None:
     """Write every group's bytes, cut at its planned shard sizes."""
     grand_total = sum(g.total for g in groups)
     done = 0

@@ -160,7 +160,11 @@ def mutate_manifest(rng: random.Random, doc: Any) -> Any:
             parent[key] = parent[key] + rng.choice([-2, -1, 1, 2, 1000, 2**32])
         else:
             # move a weight entry to another group, or swap two entries
-            groups = [g for g in manifest if isinstance(g, dict) and isinstance(g.get("weights"), list)] if isinstance(manifest, list) else []
+            groups = (
+                [g for g in manifest if isinstance(g, dict) and isinstance(g.get("weights"), list)]
+                if isinstance(manifest, list)
+                else []
+            )
             if groups:
                 a, b = rng.choice(groups), rng.choice(groups)
                 if a["weights"]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 
+from fuzz_harness import SEEDS, run_case
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from fuzz_harness import SEEDS, run_case
 
 EXAMPLES = int(os.environ.get("TFJS_CODEC_FUZZ_EXAMPLES", "300"))
 

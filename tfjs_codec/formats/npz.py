@@ -51,7 +51,9 @@ def write_npz(path: str | os.PathLike[str], weights: Mapping[str, Any]) -> None:
     for name, value in weights.items():
         array = np.asarray(value)
         if array.dtype.kind == "O":
-            raise TfjsFormatError("string weights cannot be stored in .npz without pickling", file=path.name, weight=name, field="dtype")
+            raise TfjsFormatError(
+                "string weights cannot be stored in .npz without pickling", file=path.name, weight=name, field="dtype"
+            )
         arrays[name] = array
     # what np.savez does, without its keyword arguments: a weight may be named "file"
     with atomic_file(path) as f, zipfile.ZipFile(f, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:

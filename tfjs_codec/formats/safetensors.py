@@ -83,7 +83,8 @@ class SafetensorsFile(Mapping[str, np.ndarray]):
                 raise TfjsFormatError(f"malformed entry {info!r}", file=file, weight=name, field="header") from None
             if any(d < 0 for d in shape) or end - begin != math.prod(shape) * dtype.itemsize or begin < 0 or base + end > size:
                 raise TfjsFormatError(
-                    f"data_offsets {[begin, end]} do not fit dtype {info['dtype']} shape {list(shape)} in {size - base} data bytes",
+                    f"data_offsets {[begin, end]} do not fit dtype {info['dtype']} shape {list(shape)} in {size - base} "
+                    "data bytes",
                     file=file,
                     weight=name,
                     field="data_offsets",

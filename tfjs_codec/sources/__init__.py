@@ -49,7 +49,9 @@ def load_source(path: Any, *, mmap: bool, warn_trailing: bool, member: str | Non
     if member is not None and kind == "local":
         raise TypeError("member= applies to archives only")
     if options:
-        raise TypeError(f"unexpected option(s) for {'a local model' if kind == 'local' else 'an archive'}: {', '.join(sorted(options))}")
+        raise TypeError(
+            f"unexpected option(s) for {'a local model' if kind == 'local' else 'an archive'}: {', '.join(sorted(options))}"
+        )
     if kind == "archive":
         from .archive import load_archive
 

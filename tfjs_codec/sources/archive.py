@@ -44,7 +44,16 @@ __all__ = ["ARCHIVE_SUFFIXES", "is_archive_name", "load_archive", "save_archive"
 #: File name endings recognised as archives (case-insensitive).
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 
-_WRITE_MODES = {".zip": None, ".tar": "w", ".tar.gz": "w:gz", ".tgz": "w:gz", ".tar.bz2": "w:bz2", ".tbz2": "w:bz2", ".tar.xz": "w:xz", ".txz": "w:xz"}
+_WRITE_MODES = {
+    ".zip": None,
+    ".tar": "w",
+    ".tar.gz": "w:gz",
+    ".tgz": "w:gz",
+    ".tar.bz2": "w:bz2",
+    ".tbz2": "w:bz2",
+    ".tar.xz": "w:xz",
+    ".txz": "w:xz",
+}
 _ZIP_LOCAL_HEADER = b"PK\x03\x04"
 _ZIP_LOCAL_HEADER_SIZE = 30
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
@@ -143,7 +152,8 @@ class _Archive:
         data = start + _ZIP_LOCAL_HEADER_SIZE + name_len + extra_len
         if data + info.file_size > len(self._view):
             raise TfjsFormatError(
-                f"member {info.filename!r}: {info.file_size} bytes at offset {data} run past the end of the archive", file=self.label
+                f"member {info.filename!r}: {info.file_size} bytes at offset {data} run past the end of the archive",
+                file=self.label,
             )
         return data
 
@@ -165,7 +175,9 @@ class _Archive:
                 # links and devices are kept out: they could point anywhere
                 continue
             plain = not compressed and not info.issparse()
-            self.members[name] = _Member(name, info.size, mapped_at=info.offset_data if plain else None, handle=info, compressed=not plain)
+            self.members[name] = _Member(
+                name, info.size, mapped_at=info.offset_data if plain else None, handle=info, compressed=not plain
+            )
 
     def member(self, name: str, *, what: str = "member") -> _Member:
         m = self.members.get(name)
@@ -299,7 +311,9 @@ def _find_manifest(archive: _Archive, member: str | None) -> str:
         if len(found) == 1:
             return found[0]
         if found:
-            raise TfjsFormatError(f"several models in the archive ({', '.join(found)}); pass member= to choose one", file=archive.label)
+            raise TfjsFormatError(
+                f"several models in the archive ({', '.join(found)}); pass member= to choose one", file=archive.label
+            )
     raise TfjsFormatError(f"no {MODEL_JSON} or *{BARE_MANIFEST_SUFFIX} in the archive", file=archive.label)
 
 
@@ -335,14 +349,19 @@ def load_archive(path: str | os.PathLike[str], *, member: str | None = None, war
         buffers: list[ArchiveGroup] = []
         try:
             for g in groups:
-                members = [archive.member(posixpath.join(root, rel) if root else rel, what="shard file") for rel in normalize_paths(g.paths)]
+                members = [
+                    archive.member(posixpath.join(root, rel) if root else rel, what="shard file")
+                    for rel in normalize_paths(g.paths)
+                ]
                 buffers.append(ArchiveGroup(archive, members, list(g.paths)))
             sidecars = {}
             for side in SIDECAR_FILES:
                 full = posixpath.join(root, side) if root else side
                 if full in archive.members:
                     sidecars[side] = archive.read_bytes(archive.members[full])
-            model = Model(document, groups, buffers, path=Path(archive.path) / name, sidecars=sidecars, warn_trailing=warn_trailing)
+            model = Model(
+                document, groups, buffers, path=Path(archive.path) / name, sidecars=sidecars, warn_trailing=warn_trailing
+            )
         except BaseException:
             for b in buffers:
                 b.close()

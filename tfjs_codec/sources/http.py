@@ -154,7 +154,9 @@ class _Progress:
             return
         self._last = now
         mib = 1024 * 1024
-        self.stream.write(f"\rdownloading {self.label}: {done / mib:.1f} / {self.total / mib:.1f} MiB ({100.0 * done / self.total:5.1f}%)")
+        self.stream.write(
+            f"\rdownloading {self.label}: {done / mib:.1f} / {self.total / mib:.1f} MiB ({100.0 * done / self.total:5.1f}%)"
+        )
         if done >= self.total:
             self.stream.write("\n")
         self.stream.flush()
@@ -221,7 +223,7 @@ class _Client:
                 last = f"HTTP {exc.code} {exc.reason}"
                 if exc.code not in _RETRY_STATUS:
                     raise TfjsFormatError(f"{last} from {url}", file=file) from None
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 last = f"timed out after {opts.timeout:g} s"
             except urllib.error.URLError as exc:
                 reason = exc.reason
@@ -236,7 +238,9 @@ class _Client:
         tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
         raise TfjsFormatError(f"{last} from {url} ({tries})", file=file)
 
-    def _once(self, url: str, *, file: str, method: str, headers: Mapping[str, str], gzip_ok: bool, expect: int | None) -> _Response:
+    def _once(
+        self, url: str, *, file: str, method: str, headers: Mapping[str, str], gzip_ok: bool, expect: int | None
+    ) -> _Response:
         opts = self.options
         all_headers = {"User-Agent": _USER_AGENT, **opts.headers, **headers}
         all_headers["Accept-Encoding"] = "gzip" if gzip_ok else "identity"
@@ -447,7 +451,9 @@ class HttpGroup(GroupBuffer):
                 want = f"bytes {lo}-{hi - 1}/{shard.size}"
                 got = resp.headers.get("content-range", "")
                 if got.replace(" ", "") != want.replace(" ", "") or len(resp.body) != hi - lo:
-                    raise TfjsFormatError(f"asked for {want}, got Content-Range {got!r} with {len(resp.body)} bytes ({shard.url})", file=shard.name)
+                    raise TfjsFormatError(
+                        f"asked for {want}, got Content-Range {got!r} with {len(resp.body)} bytes ({shard.url})", file=shard.name
+                    )
                 shard.store.put(lo, resp.body)
                 return
             client.no_range.add(origin)
@@ -477,7 +483,7 @@ def _origin(url: str) -> str:
 
 def _shard_urls(url: str, paths: Sequence[str], opts: HttpOptions, file: str, gi: int) -> list[str]:
     out = []
-    for pi, (spelled, rel) in enumerate(zip(paths, normalize_paths(paths))):
+    for pi, (spelled, rel) in enumerate(zip(paths, normalize_paths(paths), strict=False)):
         if opts.weight_url_converter is not None:
             target = opts.weight_url_converter(spelled)
         elif opts.weight_path_prefix is not None:
@@ -527,18 +533,22 @@ def load_url(
     shards_meta: dict[str, dict[str, Any]] = {}
     buffers = []
     urls = [_shard_urls(url, g.paths, opts, file, g.index) for g in groups]
-    unknown = {u: p for g, us in zip(groups, urls) for p, u in zip(g.paths, us) if u not in known}
+    unknown = {u: p for g, us in zip(groups, urls, strict=False) for p, u in zip(g.paths, us, strict=False) if u not in known}
     if unknown and opts.offline:
-        raise TfjsFormatError(f"shard sizes are not in the cache and offline=True ({next(iter(unknown))})", file=unknown[next(iter(unknown))])
+        raise TfjsFormatError(
+            f"shard sizes are not in the cache and offline=True ({next(iter(unknown))})", file=unknown[next(iter(unknown))]
+        )
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(PROBE_THREADS, max(1, len(unknown)))) as pool:
-        probed = dict(zip(unknown, pool.map(lambda u: _probe(u, unknown[u], client), unknown)))
-    for g, us in zip(groups, urls):
+        probed = dict(zip(unknown, pool.map(lambda u: _probe(u, unknown[u], client), unknown), strict=False))
+    for g, us in zip(groups, urls, strict=False):
         shards = []
-        for spelled, surl in zip(g.paths, us):
+        for spelled, surl in zip(g.paths, us, strict=False):
             meta = known.get(surl) or probed[surl]
             shards_meta[surl] = meta
             # without validators, a shard is only known to be the same while the manifest is
-            version = (meta.get("etag"), meta.get("last_modified")) if meta.get("etag") or meta.get("last_modified") else manifest_sha
+            version = (
+                (meta.get("etag"), meta.get("last_modified")) if meta.get("etag") or meta.get("last_modified") else manifest_sha
+            )
             key = _hash(surl, version, meta["size"])
             store = _Store(meta["size"], cache, key, surl)
             shards.append(_Shard(surl, spelled, meta["size"], meta.get("etag"), meta.get("last_modified"), store))
@@ -546,7 +556,13 @@ def load_url(
     if cache is not None and not opts.offline:
         index["shards"] = shards_meta
         _write_json(cache / f"m-{_hash(url)}.json", index)
-    model = Model(document, groups, buffers, path=Path(PurePosixPath(urllib.parse.urlsplit(url).path or "/model.json")), warn_trailing=warn_trailing)
+    model = Model(
+        document,
+        groups,
+        buffers,
+        path=Path(PurePosixPath(urllib.parse.urlsplit(url).path or "/model.json")),
+        warn_trailing=warn_trailing,
+    )
     model.source = url
     model.manifest_bytes = text
     return model
@@ -668,7 +684,12 @@ def _manifest(url: str, file: str, client: _Client, cache: Path | None) -> tuple
     if cache is not None:
         if not trusted:
             _write_bytes(cache / f"m-{_hash(url)}.manifest", text)
-        index = {"url": url, **_validators(resp.headers), "sha256": hashlib.sha256(text).hexdigest(), "shards": index.get("shards", {}) if trusted else {}}
+        index = {
+            "url": url,
+            **_validators(resp.headers),
+            "sha256": hashlib.sha256(text).hexdigest(),
+            "shards": index.get("shards", {}) if trusted else {},
+        }
         _write_json(cache / f"m-{_hash(url)}.json", index)
     return index, text, trusted
 

@@ -284,7 +284,7 @@ class Embedding(TfjsLayer):
 def _same_pads(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int]) -> list[int]:
     """F.pad arguments (last dim first) for TensorFlow's "same" padding (extra at the end)."""
     pads: list[tuple[int, int]] = []
-    for n, k, s, d in zip(sizes, kernel, strides, dilation):
+    for n, k, s, d in zip(sizes, kernel, strides, dilation, strict=False):
         eff = (k - 1) * d + 1
         total = max((math.ceil(n / s) - 1) * s + eff - n, 0)
         pads.append((total // 2, total - total // 2))
@@ -408,7 +408,7 @@ class ConvTranspose(TfjsLayer):
         y = _CONV_T[self.rank](x, self.weight, None, self.strides, 0, 0, 1, self.dilation)
         index: list[slice] = [slice(None), slice(None)]
         pads: list[int] = []
-        for i, (n, k, s, d) in enumerate(zip(x.shape[2:], self.weight.shape[2:], self.strides, self.dilation)):
+        for i, (n, k, s, d) in enumerate(zip(x.shape[2:], self.weight.shape[2:], self.strides, self.dilation, strict=False)):
             eff = (k - 1) * d + 1
             out = n * s if self.padding == "same" else n * s + max(eff - s, 0)
             before = max((n - 1) * s + eff - out, 0) // 2

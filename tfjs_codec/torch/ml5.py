@@ -127,7 +127,9 @@ def _legend_order(legend: Mapping[str, Sequence[int]], field: str) -> list[str]:
     for label, onehot in legend.items():
         hot = [i for i, b in enumerate(onehot) if b]
         if len(hot) != 1 or hot[0] >= len(labels) or labels[hot[0]] is not None:
-            raise TfjsFormatError(f"legend of {label!r} is not a distinct one-hot vector: {list(onehot)!r}", file=META_FILE, field=field)
+            raise TfjsFormatError(
+                f"legend of {label!r} is not a distinct one-hot vector: {list(onehot)!r}", file=META_FILE, field=field
+            )
         labels[hot[0]] = label
     return [str(x) for x in labels]
 

@@ -60,7 +60,7 @@ class TfjsModule(nn.Module):
     def forward(self, *xs: torch.Tensor) -> Any:
         if len(xs) != len(self._inputs):
             raise TypeError(f"the model takes {len(self._inputs)} input(s) ({', '.join(self.input_names)}), got {len(xs)}")
-        values: dict[_Ref, torch.Tensor] = dict(zip(self._inputs, xs))
+        values: dict[_Ref, torch.Tensor] = dict(zip(self._inputs, xs, strict=False))
         counts: dict[str, int] = {}
         for key, args in self._nodes:
             node = counts.get(key, 0)
@@ -122,7 +122,9 @@ def _ref(item: Any, file: str, where: str) -> _Ref:
         if len(item) >= 4 and item[3]:
             raise TfjsFormatError(f"call arguments {item[3]!r} are not supported by tfjs_codec.torch", file=file, field=where)
         return (str(item[0]), int(item[1]), int(item[2]))
-    raise TfjsFormatError(f"inbound node {item!r} is not in the Keras 2 / tfjs form [layer, node, tensor, kwargs]", file=file, field=where)
+    raise TfjsFormatError(
+        f"inbound node {item!r} is not in the Keras 2 / tfjs form [layer, node, tensor, kwargs]", file=file, field=where
+    )
 
 
 def _layer_configs(cls: str, config: Any, file: str) -> list[dict[str, Any]]:
@@ -182,17 +184,21 @@ def to_module(model: Model) -> TfjsModule:
     cls = topo["class_name"]
     config = topo.get("config")
     if cls not in ("Sequential", "Model", "Functional"):
-        raise TfjsFormatError(f"model class {cls!r} is not supported by tfjs_codec.torch", file=file, field="modelTopology.class_name")
+        raise TfjsFormatError(
+            f"model class {cls!r} is not supported by tfjs_codec.torch", file=file, field="modelTopology.class_name"
+        )
     layer_cfgs = _layer_configs(cls, config, file)
     names = [_layer_name(lc, file) for lc in layer_cfgs]
 
     layers: dict[str, TfjsLayer] = {}
     weight_names: dict[str, tuple[str, str]] = {}
-    for lc, name in zip(layer_cfgs, names):
+    for lc, name in zip(layer_cfgs, names, strict=False):
         lcls = str(lc.get("class_name"))
         lconf = lc.get("config") or {}
         if lcls in ("Sequential", "Model", "Functional"):
-            raise TfjsFormatError("nested models are not supported by tfjs_codec.torch", file=file, field=f"layer {name!r} ({lcls})")
+            raise TfjsFormatError(
+                "nested models are not supported by tfjs_codec.torch", file=file, field=f"layer {name!r} ({lcls})"
+            )
         vars_ = _lookup(model, name)
         key = _key(name)
         if key in layers:
@@ -204,7 +210,7 @@ def to_module(model: Model) -> TfjsModule:
 
     nodes: list[tuple[str, list[_Ref]]] = []
     if cls == "Sequential":
-        keys = [k for k, lc in zip(layers, layer_cfgs) if lc.get("class_name") != "InputLayer"]
+        keys = [k for k, lc in zip(layers, layer_cfgs, strict=False) if lc.get("class_name") != "InputLayer"]
         inp: _Ref = ("__input__", 0, 0)
         prev = inp
         for k in keys:
@@ -212,7 +218,7 @@ def to_module(model: Model) -> TfjsModule:
             prev = (k, 0, 0)
         inputs, outputs = [inp], [prev]
     else:
-        for lc, name in zip(layer_cfgs, names):
+        for lc, name in zip(layer_cfgs, names, strict=False):
             for n, node in enumerate(lc.get("inbound_nodes") or []):
                 args = [_ref(item, file, f"layer {name!r} inbound node {n}") for item in node]
                 nodes.append((_key(name), [(_key(a[0]), a[1], a[2]) for a in args]))
