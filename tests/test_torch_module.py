@@ -321,7 +321,7 @@ def test_layernorm_normalizes_over_the_saved_axes():
     # axis has the size of the last one (normalizing the last axis instead would not fail).
     torch = require_torch()
     from tfjs_codec import torch as tct
-    from tfjs_codec.torch.layers import build_layer
+    from tfjs_codec.torch.registry import build_layer
 
     with tc.load(FIXTURES / "browser_layers_layernorm_axes") as model:
         net = tct.to_module(model)
@@ -345,7 +345,7 @@ def test_layernorm_normalizes_over_the_saved_axes():
 
 def test_layernorm_axis_errors_name_layer_class_and_option():
     require_torch()
-    from tfjs_codec.torch.layers import build_layer
+    from tfjs_codec.torch.registry import build_layer
 
     arrays = {"gamma": np.ones((4, 3), np.float32), "beta": np.zeros((4, 3), np.float32)}
     cases = [
@@ -362,7 +362,7 @@ def test_layernorm_axis_errors_name_layer_class_and_option():
 
 def test_layernorm_axes_that_do_not_fit_the_input_raise_when_called():
     torch = require_torch()
-    from tfjs_codec.torch.layers import build_layer
+    from tfjs_codec.torch.registry import build_layer
 
     arrays = {"gamma": np.ones(4, np.float32), "beta": np.zeros(4, np.float32)}
     layer = build_layer("ln", "LayerNormalization", {"axis": [-3]}, arrays.get, file="model.json")

@@ -17,7 +17,7 @@ Layouts (tfjs -> torch parameter of the built module):
   (in*m, 1, kh, kw) with ``groups=in``; SeparableConv2D both kernels likewise.
 - LSTM / GRU / SimpleRNN: ``weight_ih`` = kernel.T, ``weight_hh`` =
   recurrent_kernel.T, ``bias`` as stored, Keras gate order (LSTM i, f, c, o;
-  GRU z, r, h), Keras cell equations (see :mod:`tfjs_codec.torch.layers`).
+  GRU z, r, h), Keras cell equations (see :mod:`tfjs_codec.torch.recurrent`).
 - BatchNormalization: ``weight``/``bias`` = gamma/beta, buffers
   ``running_mean``/``running_var`` = moving_mean/moving_variance, Keras epsilon,
   ``momentum`` the Keras momentum m. Train mode updates the moving statistics as
@@ -25,6 +25,12 @@ Layouts (tfjs -> torch parameter of the built module):
   biased batch variance (torch's ``nn.BatchNorm`` would use the unbiased one).
 - LayerNormalization: ``weight``/``bias`` = gamma/beta in their tfjs shape
   ``[input_shape[a] for a in axis]``, over any axes but the batch axis.
+
+Structure: one file per layer family (``activations``, ``core``, ``conv``,
+``pooling``, ``normalization``, ``recurrent``, ``merge``, ``preprocessing``),
+each holding its torch modules with their builders beside them, all registered
+in the one registry of :mod:`tfjs_codec.torch.registry`, whose docstring says
+how to add a layer class and how the export half attaches.
 """
 
 from __future__ import annotations

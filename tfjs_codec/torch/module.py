@@ -14,8 +14,8 @@ from torch import nn
 from .. import writer
 from ..errors import TfjsFormatError
 from ..reader import Model
-from .layers import TfjsLayer, build_layer
 from .ml5 import Ml5Meta, ml5_meta
+from .registry import TfjsLayer, build_layer
 
 __all__ = ["TfjsModule", "to_module", "save_module"]
 
