@@ -1,0 +1,458 @@
+""":class:`GraphModule`: a TensorFlow.js graph model as a torch module.
+
+The GraphDef is compiled once, at build time, into a ``torch.fx`` graph whose
+generated ``forward`` calls one op function per node (see
+:mod:`tfjs_codec.torch.graph.registry`), in topological order, on the graph's
+weights held as parameters (float) and buffers (int, bool). ``torch.compile``
+can take the module; there is no per-node interpretation at run time.
+
+Graphs with control flow (TF1 ``Switch``/``Merge``/``Enter``/``Exit``/
+``NextIteration``/``LoopCond``, ``While``/``If`` with a function library,
+TensorArray / TensorList ops) cannot be laid out in a static order; for them
+the generated ``forward`` hands the feeds to
+``tfjs_codec.torch.graph.control_flow.execute(graph, feeds, outputs, evaluate_node)``:
+
+- ``graph``: the :class:`~tfjs_codec.torch.graph.graphdef.GraphDef`
+  (``nodes`` by name in file order, ``functions`` the raw ``FunctionDef`` JSON);
+- ``feeds``: ``"node:index"`` -> value for every graph input and every constant
+  (weights as the module's parameters / buffers, strings as numpy arrays);
+- ``outputs``: the wanted ``"node:index"`` refs, in output order;
+- ``evaluate_node(node, inputs) -> list``: runs ``node``'s registered op on a
+  list of input values and returns its outputs as a list;
+
+and ``execute`` returns the list of output values.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import keyword
+import operator
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx
+from torch import nn
+
+from ...errors import TfjsFormatError
+from ...reader import Model
+from ..state import as_numpy, as_tensor
+from .graphdef import GraphDef, TensorInfo, parse_graph, parse_signature
+from .registry import OPS, VALIDATORS, Node, parse_ref
+
+__all__ = ["GraphModule", "build_graph_module", "is_graph_model", "evaluate_node", "CONTROL_FLOW_OPS"]
+
+#: Ops that need the control-flow interpreter (prefixes ``TensorArray``/``TensorList`` too).
+CONTROL_FLOW_OPS = frozenset(
+    {"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond", "While", "StatelessWhile", "If", "StatelessIf"}
+)
+_CONTROL_FLOW_PREFIXES = ("TensorArray", "TensorList")
+# Ops that only forward their input: aliased at build time, no call emitted.
+_ALIASES = frozenset({"Identity", "Snapshot"})
+_OP_MODULES = ("ops_nn", "ops_math", "ops_shape", "ops_image", "ops_table", "ops_dynamic", "control_flow")
+_loaded = False
+
+
+def _load_ops() -> None:
+    """Import every op family module present (each registers its ops)."""
+    global _loaded
+    if _loaded:
+        return
+    for mod in _OP_MODULES:
+        name = f"{__package__}.{mod}"
+        if importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
+    _loaded = True
+
+
+def is_control_flow(op: str) -> bool:
+    """True for the ops :data:`CONTROL_FLOW_OPS` and the TensorArray / TensorList families."""
+    return op in CONTROL_FLOW_OPS or op.startswith(_CONTROL_FLOW_PREFIXES)
+
+
+def is_graph_model(model: Model) -> bool:
+    """True when ``model`` is a graph model (``format: graph-model`` or a GraphDef topology)."""
+    if model.format == "graph-model":
+        return True
+    doc = model.json if isinstance(model.json, dict) else {}
+    topo = doc.get("modelTopology")
+    return isinstance(topo, dict) and isinstance(topo.get("node"), list) and "class_name" not in topo
+
+
+def evaluate_node(node: Node, inputs: Sequence[Any]) -> list[Any]:
+    """Run ``node``'s registered op on ``inputs``; its outputs as a list.
+
+    Raises:
+        TfjsFormatError: no op function is registered for ``node.op``.
+    """
+    fn = OPS.get(node.op)
+    if fn is None:
+        raise node.error("op is not supported by tfjs_codec.torch")
+    out = fn(node, *inputs)
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _identifier(name: str, taken: set[str]) -> str:
+    base = re.sub(r"\W", "_", name)
+    if not base or base[0].isdigit() or keyword.iskeyword(base):
+        base = "_" + base
+    key, n = base, 1
+    while key in taken:
+        n += 1
+        key = f"{base}_{n}"
+    taken.add(key)
+    return key
+
+
+def _bind(fn: Callable[..., Any], node: Node, multi: bool) -> Callable[..., Any]:
+    """``fn(node, *xs)`` as a function of the inputs, returning one value or a tuple."""
+    if multi:
+
+        def call(*xs: Any) -> Any:
+            out = fn(node, *xs)
+            return tuple(out) if isinstance(out, (tuple, list)) else (out,)
+
+    else:
+
+        def call(*xs: Any) -> Any:
+            out = fn(node, *xs)
+            return out[0] if isinstance(out, (tuple, list)) else out
+
+    call.__name__ = call.__qualname__ = re.sub(r"\W", "_", node.op)
+    call.__module__ = "tfjs_graph"
+    return call
+
+
+class GraphModule(torch.fx.GraphModule):
+    """A TensorFlow.js graph model as a torch module.
+
+    ``forward(*inputs)`` takes the graph's inputs positionally in
+    :attr:`input_names` order, in the graph's own layout (most tfjs graph
+    models are NHWC), and returns a tensor, or a tuple in :attr:`output_names`
+    order. String inputs (hash-table lookups) are lists or numpy arrays of str.
+
+    Attributes:
+        input_names / output_names: signature keys (or placeholder / sink node names).
+        input_refs / output_refs: the graph tensors (``node:index``) they stand for.
+        input_shapes / input_dtypes: from the signature or the placeholders
+            (-1 for unknown dimensions; dtype names as in the GraphDef).
+        weight_names: tfjs weight name -> the module attribute holding it
+            (a parameter for float weights, a buffer for int / bool ones), in
+            the weight's tfjs shape.
+        graph_def: the parsed :class:`~tfjs_codec.torch.graph.graphdef.GraphDef`.
+        model_file: the model's file name.
+    """
+
+    input_names: list[str]
+    output_names: list[str]
+    input_refs: list[str]
+    output_refs: list[str]
+    input_shapes: list[list[int] | None]
+    input_dtypes: list[str | None]
+    weight_names: dict[str, str]
+    graph_def: GraphDef
+    model_file: str
+
+    def tfjs_state(self) -> dict[str, np.ndarray]:
+        """tfjs weight name -> the module's current value (tfjs shape and dtype)."""
+        return {name: as_numpy(getattr(self, key)) for name, key in self.weight_names.items()}
+
+    def extra_repr(self) -> str:
+        return f"inputs={self.input_names}, outputs={self.output_names}, weights={len(self.weight_names)}"
+
+
+# --------------------------------------------------------------------------
+# build
+
+
+def _signature_io(model: Model, graph: GraphDef, file: str) -> tuple[list[TensorInfo], list[TensorInfo]]:
+    doc = model.json if isinstance(model.json, dict) else {}
+    sig = doc.get("signature") or {}
+    if not isinstance(sig, dict):
+        raise TfjsFormatError(f"is {type(sig).__name__}, not an object", file=file, field="signature")
+    inputs = parse_signature(sig.get("inputs"), file=file, where="signature.inputs")
+    outputs = parse_signature(sig.get("outputs"), file=file, where="signature.outputs")
+    inputs = [i for i in inputs if parse_ref(i.ref)[0] in graph.nodes]
+    outputs = [o for o in outputs if parse_ref(o.ref)[0] in graph.nodes]
+    if not inputs:
+        for node in graph.nodes.values():
+            if node.op.startswith("Placeholder") and node.op != "PlaceholderWithDefault":
+                dt = node.raw_attr.get("dtype", {}).get("type")
+                inputs.append(TensorInfo(node.name, f"{node.name}:0", dt, node.attr("shape", None)))
+    if not outputs:
+        consumers = graph.consumers()
+        for node in graph.nodes.values():
+            if not consumers.get(node.name) and node.op not in ("NoOp", "Const") and not node.op.startswith("Placeholder"):
+                outputs.append(TensorInfo(node.name, f"{node.name}:0", None, None))
+    if not outputs:
+        raise TfjsFormatError("the graph has no outputs", file=file, field="signature.outputs")
+    return inputs, outputs
+
+
+def _const_value(model: Model, node: Node) -> Any:
+    """A Const node's value: the weight of the same name, else the inline tensor."""
+    if node.name in model.specs:
+        arr = model.weights[node.name]
+    else:
+        arr = node.attr("value", None)
+        if not isinstance(arr, np.ndarray):
+            raise node.error("constant has no weight in the manifest and no inline value")
+    if arr.dtype.kind in "OUS":
+        return np.asarray(arr, dtype=object)
+    return as_tensor(arr, name=node.name)
+
+
+def _run_initializer(model: Model, file: str) -> dict[int, Any]:
+    """Execute ``modelInitializer`` (hash tables); resource id -> the resource it makes."""
+    doc = model.json if isinstance(model.json, dict) else {}
+    init = doc.get("modelInitializer")
+    if not init:
+        return {}
+    graph = parse_graph(init, file=file, where="modelInitializer")
+    sig = doc.get("initializerSignature") or {}
+    outs = parse_signature(sig.get("outputs"), file=file, where="initializerSignature.outputs")
+    values: dict[str, Any] = {}
+    order = _toposort(graph, list(graph.nodes), file, control=True)
+    unsupported = _unsupported([graph.nodes[n] for n in order], file)
+    if unsupported:
+        raise TfjsFormatError(f"the model initializer {unsupported}", file=file, field="modelInitializer")
+    for name in order:
+        node = graph.nodes[name]
+        if node.op == "Const":
+            values[f"{name}:0"] = _const_value(model, node)
+        elif node.op == "NoOp":
+            continue
+        else:
+            ins = [values[_canon(r)] for r in node.inputs]
+            for i, v in enumerate(evaluate_node(node, ins)):
+                values[f"{name}:{i}"] = v
+    return {o.resource_id: values[o.ref] for o in outs if o.resource_id is not None and o.ref in values}
+
+
+def _canon(ref: str) -> str:
+    name, idx = parse_ref(ref)
+    return f"{name}:{idx}"
+
+
+def _toposort(graph: GraphDef, targets: Sequence[str], file: str, *, control: bool = False, stop: frozenset[str] = frozenset()) -> list[str]:
+    """Names of the nodes ``targets`` need (data inputs; control inputs too when ``control``), inputs first."""
+    order: list[str] = []
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+    for target in targets:
+        if state.get(target):
+            continue
+        stack: list[tuple[str, int]] = [(target, 0)]
+        while stack:
+            name, i = stack.pop()
+            node = graph.nodes.get(name)
+            if node is None:
+                raise TfjsFormatError(f"node {name!r} is an input of the graph but no node has that name", file=file, field="modelTopology")
+            deps = [] if name in stop else [parse_ref(r)[0] for r in node.inputs] + (node.control if control else [])
+            if i == 0:
+                if state.get(name) == 2:
+                    continue
+                state[name] = 1
+            if i < len(deps):
+                stack.append((name, i + 1))
+                dep = deps[i]
+                s = state.get(dep)
+                if s == 1:
+                    raise TfjsFormatError(f"the graph has a cycle through node {dep!r} (without control-flow ops)", file=file, field="modelTopology")
+                if not s:
+                    stack.append((dep, 0))
+            else:
+                state[name] = 2
+                order.append(name)
+    return order
+
+
+def _reachable(graph: GraphDef, targets: Sequence[str], stop: frozenset[str]) -> list[str]:
+    """Every node ``targets`` reach through data and control inputs (cycles allowed), file order."""
+    seen: set[str] = set()
+    todo = list(targets)
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in graph.nodes:
+            continue
+        seen.add(name)
+        if name in stop:
+            continue
+        node = graph.nodes[name]
+        todo.extend(parse_ref(r)[0] for r in node.inputs)
+        todo.extend(node.control)
+    return [n for n in graph.nodes if n in seen]
+
+
+def _unsupported(nodes: Sequence[Node], file: str) -> str:
+    """'' when every node can run, else the text listing each unsupported op and its nodes."""
+    missing: dict[str, list[str]] = {}
+    reasons: list[str] = []
+    for node in nodes:
+        if node.op in ("Const", "NoOp") or node.op.startswith("Placeholder"):
+            continue
+        if node.op not in OPS:
+            missing.setdefault(node.op, []).append(node.name)
+            continue
+        check = VALIDATORS.get(node.op)
+        why = check(node) if check is not None else None
+        if why:
+            reasons.append(f"node {node.name!r} ({node.op}): {why}")
+    parts = []
+    if missing:
+        items = []
+        for op, names in sorted(missing.items()):
+            shown = ", ".join(repr(n) for n in names[:5])
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            items.append(f"{op} (node{'s' if len(names) > 1 else ''} {shown}{more})")
+        parts.append(f"uses {len(missing)} op{'s' if len(missing) > 1 else ''} tfjs_codec.torch does not support: " + "; ".join(items))
+    if reasons:
+        parts.append("has node options tfjs_codec.torch does not support: " + "; ".join(reasons))
+    return "; and ".join(parts)
+
+
+def build_graph_module(model: Model) -> GraphModule:
+    """Build a :class:`GraphModule` from a loaded graph model (in eval mode).
+
+    Args:
+        model: a graph model from :func:`tfjs_codec.load`.
+
+    Returns:
+        The module; its float weights are parameters sharing memory with the
+        model's (copy-on-write) arrays where possible, quantized weights
+        dequantized as tfjs-core does.
+
+    Raises:
+        TfjsFormatError: a malformed GraphDef, or ops / op options the module
+            cannot run (all of them listed in one message, with node names).
+    """
+    _load_ops()
+    file = model.file_name
+    doc = model.json if isinstance(model.json, dict) else {}
+    graph = parse_graph(doc.get("modelTopology"), file=file)
+    inputs, outputs = _signature_io(model, graph, file)
+    resources = _run_initializer(model, file)
+    fed = [i for i in inputs if i.resource_id is None]
+    bound = {i.ref: resources[i.resource_id] for i in inputs if i.resource_id is not None and i.resource_id in resources}
+    for i in inputs:
+        if i.resource_id is not None and i.ref not in bound:
+            raise TfjsFormatError(f"resource input {i.key!r} (id {i.resource_id}) is made by no initializer output", file=file, field="signature.inputs")
+    stop = frozenset(parse_ref(r)[0] for r in [i.ref for i in inputs])
+    out_nodes = [parse_ref(o.ref)[0] for o in outputs]
+    needed = _reachable(graph, out_nodes, stop)
+    needed_nodes = [graph.nodes[n] for n in needed]
+    control_flow = any(is_control_flow(n.op) for n in needed_nodes)
+    problems = _unsupported([n for n in needed_nodes if n.name not in stop], file)
+    if problems:
+        raise TfjsFormatError(f"the graph {problems}", file=file, field="modelTopology")
+
+    root = nn.Module()
+    taken: set[str] = set(dir(GraphModule)) | {"training", "graph", "code"}
+    weight_names: dict[str, str] = {}
+    const_keys: dict[str, str] = {}  # "node:0" -> attribute
+    for name in needed:
+        node = graph.nodes[name]
+        if node.op != "Const" or name in stop:
+            continue
+        value = _const_value(model, node)
+        key = _identifier(name, taken)
+        if isinstance(value, torch.Tensor):
+            if value.is_floating_point() or value.is_complex():
+                root.register_parameter(key, nn.Parameter(value))
+            else:
+                root.register_buffer(key, value)
+            if name in model.specs:
+                weight_names[name] = key
+        else:
+            setattr(root, key, value)
+        const_keys[f"{name}:0"] = key
+    for ref, value in bound.items():
+        key = _identifier(parse_ref(ref)[0], taken)
+        setattr(root, key, value)
+        const_keys[ref] = key
+
+    g = torch.fx.Graph()
+    env: dict[str, torch.fx.Node] = {}
+    arg_names: set[str] = set(taken)
+    for info in fed:
+        env[info.ref] = g.placeholder(_identifier(info.key, arg_names))
+    for ref, key in const_keys.items():
+        env[ref] = g.get_attr(key)
+    output_refs = [o.ref for o in outputs]
+    if control_flow:
+        _emit_control_flow(g, graph, env, [i.ref for i in fed], const_keys, output_refs)
+    else:
+        _emit_nodes(g, graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop)
+        outs = [env[r] for r in output_refs]
+        g.output(outs[0] if len(outs) == 1 else tuple(outs))
+
+    module = GraphModule(root, g, class_name="GraphModule")
+    module.input_names = [i.key for i in fed]
+    module.output_names = [o.key for o in outputs]
+    module.input_refs = [i.ref for i in fed]
+    module.output_refs = output_refs
+    module.input_shapes = [i.shape for i in fed]
+    module.input_dtypes = [i.dtype for i in fed]
+    module.weight_names = weight_names
+    module.graph_def = graph
+    module.model_file = file
+    return module.eval()
+
+
+def _emit_nodes(
+    g: torch.fx.Graph, graph: GraphDef, env: dict[str, torch.fx.Node], order: list[str], output_refs: list[str], stop: frozenset[str]
+) -> None:
+    used: dict[str, set[int]] = {}
+    for name in order:
+        for r in graph.nodes[name].inputs:
+            n, i = parse_ref(r)
+            used.setdefault(n, set()).add(i)
+    for r in output_refs:
+        n, i = parse_ref(r)
+        used.setdefault(n, set()).add(i)
+    for name in order:
+        node = graph.nodes[name]
+        if name in stop or node.op == "Const":
+            continue
+        args = []
+        for r in node.inputs:
+            ref = _canon(r)
+            if ref not in env:
+                raise node.error(f"input {r!r} is not an output of any node run before it")
+            args.append(env[ref])
+        if node.op in _ALIASES and len(args) == 1:
+            env[f"{name}:0"] = args[0]
+            continue
+        idxs = used.get(name, {0})
+        multi = idxs != {0}
+        call = g.call_function(_bind(OPS[node.op], node, multi), tuple(args))
+        if multi:
+            for i in sorted(idxs):
+                env[f"{name}:{i}"] = g.call_function(operator.getitem, (call, i))
+        else:
+            env[f"{name}:0"] = call
+
+
+def _emit_control_flow(
+    g: torch.fx.Graph,
+    graph: GraphDef,
+    env: dict[str, torch.fx.Node],
+    input_refs: list[str],
+    const_keys: dict[str, str],
+    output_refs: list[str],
+) -> None:
+    from . import control_flow  # type: ignore[attr-defined]
+
+    refs = input_refs + list(const_keys)
+    n_out = len(output_refs)
+
+    def run_control_flow(*values: Any) -> Any:
+        feeds = dict(zip(refs, values))
+        outs = control_flow.execute(graph, feeds, output_refs, evaluate_node)
+        return outs[0] if n_out == 1 else tuple(outs)
+
+    call = g.call_function(run_control_flow, tuple(env[r] for r in refs))
+    g.output(call)

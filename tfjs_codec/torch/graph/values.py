@@ -1,0 +1,37 @@
+"""Small helpers shared by the op families: Python values out of tensors, axis handling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+__all__ = ["ints", "scalar_int", "norm_axis", "as_tensor_like"]
+
+
+def ints(t: Any) -> list[int]:
+    """A shape / axis / size input as a list of Python ints (a scalar gives a 1-list)."""
+    if isinstance(t, torch.Tensor):
+        v = t.tolist()
+    else:
+        v = t.tolist() if hasattr(t, "tolist") else t
+    if isinstance(v, (int, float, bool)):
+        return [int(v)]
+    return [int(x) for x in v]
+
+
+def scalar_int(t: Any) -> int:
+    """A scalar (or 1-element) integer input as a Python int."""
+    return ints(t)[0]
+
+
+def norm_axis(axis: int, rank: int) -> int:
+    """A possibly negative axis as an index in ``range(rank)``."""
+    return axis + rank if axis < 0 else axis
+
+
+def as_tensor_like(value: Any, like: torch.Tensor) -> torch.Tensor:
+    """``value`` as a tensor on ``like``'s device (its dtype kept when already a tensor)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(like.device)
+    return torch.as_tensor(value, device=like.device)
