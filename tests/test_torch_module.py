@@ -205,15 +205,6 @@ def test_unsupported_activation_and_recurrent_option(fixture_copy):
     )
 
 
-def test_graph_model_is_refused():
-    require_torch()
-    from tfjs_codec import torch as tct
-
-    with tc.load(FIXTURES / "tfjs_converter_graph_model") as model, pytest.raises(tc.TfjsFormatError) as err:
-        tct.to_module(model)
-    assert str(err.value) == "model.json: format: a graph model has no Keras topology; to_module needs a layers model"
-
-
 def test_ml5_meta_normalizes_raw_inputs_and_reads_labels():
     torch = require_torch()
     from tfjs_codec import torch as tct

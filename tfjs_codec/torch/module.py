@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -16,6 +16,9 @@ from ..errors import TfjsFormatError
 from ..reader import Model
 from .ml5 import Ml5Meta, ml5_meta
 from .registry import TfjsLayer, build_layer
+
+if TYPE_CHECKING:
+    from .graph.module import GraphModule
 
 __all__ = ["TfjsModule", "to_module", "save_module"]
 
@@ -159,27 +162,40 @@ def _endpoints(config: dict[str, Any], key: str, file: str) -> list[_Ref]:
     return out
 
 
-def to_module(model: Model) -> TfjsModule:
-    """Build a torch module from a layers model's topology, weights loaded, in eval mode.
+def _is_graph_model(model: Model) -> bool:
+    doc = model.json if isinstance(model.json, dict) else {}
+    topo = doc.get("modelTopology")
+    return model.format == "graph-model" or (isinstance(topo, dict) and isinstance(topo.get("node"), list))
 
-    Covers Sequential and functional (``Model`` / ``Functional``) topologies as
+
+def to_module(model: Model) -> TfjsModule | GraphModule:
+    """Build a torch module from a model's topology, weights loaded, in eval mode.
+
+    A graph model (``format: graph-model``, a TensorFlow GraphDef) becomes a
+    :class:`tfjs_codec.torch.graph.GraphModule` (see :mod:`tfjs_codec.torch.graph`).
+    Layers models: covers Sequential and functional (``Model`` / ``Functional``) topologies as
     tfjs-layers (browser, ml5) and the tensorflowjs converter (Keras 2,
     tf_keras) write them. The module's parameters are copies of the weights in
     torch layouts (see :mod:`tfjs_codec.torch`); quantized weights are used
     dequantized.
 
     Args:
-        model: a loaded layers model.
+        model: a loaded layers or graph model.
 
     Returns:
-        A :class:`TfjsModule` in eval mode.
+        A :class:`TfjsModule` (layers model) or ``GraphModule`` (graph model) in eval mode.
 
     Raises:
-        TfjsFormatError: a graph model, an unsupported layer class or option
+        TfjsFormatError: an op a graph model uses that is not supported (all
+            listed at once), an unsupported layer class or option
             (the message names the layer, its class and the option), nested
             models, a weight the topology needs that the manifest lacks, or a
             model weight no layer uses.
     """
+    if _is_graph_model(model):  # a GraphDef: compiled by tfjs_codec.torch.graph
+        from .graph.module import build_graph_module
+
+        return build_graph_module(model)
     topo, file = _topology(model)
     cls = topo["class_name"]
     config = topo.get("config")
@@ -260,7 +276,7 @@ def _toposort(nodes: list[tuple[str, list[_Ref]]], inputs: list[_Ref], file: str
 
 def save_module(
     out: str | os.PathLike[str],
-    module: TfjsModule,
+    module: TfjsModule | GraphModule,
     *,
     like: Model | str | os.PathLike[str],
     **kwargs: Any,
@@ -286,7 +302,7 @@ def save_module(
     Raises:
         TfjsFormatError: the module's weights do not match ``like``'s names or shapes.
     """
-    if not isinstance(module, TfjsModule):
+    if not hasattr(module, "tfjs_state"):
         raise TypeError(f"save_module needs a module made by to_module, got {type(module).__name__}")
     from ..reader import load
 

@@ -161,6 +161,9 @@ class GraphModule(torch.fx.GraphModule):
         """tfjs weight name -> the module's current value (tfjs shape and dtype)."""
         return {name: as_numpy(getattr(self, key)) for name, key in self.weight_names.items()}
 
+    def __str__(self) -> str:  # torch.fx appends the generated code; keep the module summary
+        return nn.Module.__repr__(self)
+
     def extra_repr(self) -> str:
         return f"inputs={self.input_names}, outputs={self.output_names}, weights={len(self.weight_names)}"
 
@@ -203,7 +206,7 @@ def _const_value(model: Model, node: Node) -> Any:
             raise node.error("constant has no weight in the manifest and no inline value")
     if arr.dtype.kind in "OUS":
         return np.asarray(arr, dtype=object)
-    return as_tensor(arr, name=node.name)
+    return as_tensor(np.array(arr, copy=True, order="C"), name=node.name)  # the module owns its weights
 
 
 def _run_initializer(model: Model, file: str) -> dict[int, Any]:
@@ -238,7 +241,9 @@ def _canon(ref: str) -> str:
     return f"{name}:{idx}"
 
 
-def _toposort(graph: GraphDef, targets: Sequence[str], file: str, *, control: bool = False, stop: frozenset[str] = frozenset()) -> list[str]:
+def _toposort(
+    graph: GraphDef, targets: Sequence[str], file: str, *, control: bool = False, stop: frozenset[str] = frozenset()
+) -> list[str]:
     """Names of the nodes ``targets`` need (data inputs; control inputs too when ``control``), inputs first."""
     order: list[str] = []
     state: dict[str, int] = {}  # 1 visiting, 2 done
@@ -250,7 +255,9 @@ def _toposort(graph: GraphDef, targets: Sequence[str], file: str, *, control: bo
             name, i = stack.pop()
             node = graph.nodes.get(name)
             if node is None:
-                raise TfjsFormatError(f"node {name!r} is an input of the graph but no node has that name", file=file, field="modelTopology")
+                raise TfjsFormatError(
+                    f"node {name!r} is an input of the graph but no node has that name", file=file, field="modelTopology"
+                )
             deps = [] if name in stop else [parse_ref(r)[0] for r in node.inputs] + (node.control if control else [])
             if i == 0:
                 if state.get(name) == 2:
@@ -261,7 +268,9 @@ def _toposort(graph: GraphDef, targets: Sequence[str], file: str, *, control: bo
                 dep = deps[i]
                 s = state.get(dep)
                 if s == 1:
-                    raise TfjsFormatError(f"the graph has a cycle through node {dep!r} (without control-flow ops)", file=file, field="modelTopology")
+                    raise TfjsFormatError(
+                        f"the graph has a cycle through node {dep!r} (without control-flow ops)", file=file, field="modelTopology"
+                    )
                 if not s:
                     stack.append((dep, 0))
             else:
@@ -308,7 +317,9 @@ def _unsupported(nodes: Sequence[Node], file: str) -> str:
             shown = ", ".join(repr(n) for n in names[:5])
             more = f" and {len(names) - 5} more" if len(names) > 5 else ""
             items.append(f"{op} (node{'s' if len(names) > 1 else ''} {shown}{more})")
-        parts.append(f"uses {len(missing)} op{'s' if len(missing) > 1 else ''} tfjs_codec.torch does not support: " + "; ".join(items))
+        parts.append(
+            f"uses {len(missing)} op{'s' if len(missing) > 1 else ''} tfjs_codec.torch does not support: " + "; ".join(items)
+        )
     if reasons:
         parts.append("has node options tfjs_codec.torch does not support: " + "; ".join(reasons))
     return "; and ".join(parts)
@@ -321,9 +332,9 @@ def build_graph_module(model: Model) -> GraphModule:
         model: a graph model from :func:`tfjs_codec.load`.
 
     Returns:
-        The module; its float weights are parameters sharing memory with the
-        model's (copy-on-write) arrays where possible, quantized weights
-        dequantized as tfjs-core does.
+        The module; its float weights are parameters (copies of the model's
+        arrays; quantized weights dequantized as tfjs-core does), its int and
+        bool weights buffers.
 
     Raises:
         TfjsFormatError: a malformed GraphDef, or ops / op options the module
@@ -339,7 +350,11 @@ def build_graph_module(model: Model) -> GraphModule:
     bound = {i.ref: resources[i.resource_id] for i in inputs if i.resource_id is not None and i.resource_id in resources}
     for i in inputs:
         if i.resource_id is not None and i.ref not in bound:
-            raise TfjsFormatError(f"resource input {i.key!r} (id {i.resource_id}) is made by no initializer output", file=file, field="signature.inputs")
+            raise TfjsFormatError(
+                f"resource input {i.key!r} (id {i.resource_id}) is made by no initializer output",
+                file=file,
+                field="signature.inputs",
+            )
     stop = frozenset(parse_ref(r)[0] for r in [i.ref for i in inputs])
     out_nodes = [parse_ref(o.ref)[0] for o in outputs]
     needed = _reachable(graph, out_nodes, stop)
@@ -403,7 +418,12 @@ def build_graph_module(model: Model) -> GraphModule:
 
 
 def _emit_nodes(
-    g: torch.fx.Graph, graph: GraphDef, env: dict[str, torch.fx.Node], order: list[str], output_refs: list[str], stop: frozenset[str]
+    g: torch.fx.Graph,
+    graph: GraphDef,
+    env: dict[str, torch.fx.Node],
+    order: list[str],
+    output_refs: list[str],
+    stop: frozenset[str],
 ) -> None:
     used: dict[str, set[int]] = {}
     for name in order:
@@ -450,7 +470,7 @@ def _emit_control_flow(
     n_out = len(output_refs)
 
     def run_control_flow(*values: Any) -> Any:
-        feeds = dict(zip(refs, values))
+        feeds = dict(zip(refs, values, strict=False))
         outs = control_flow.execute(graph, feeds, output_refs, evaluate_node)
         return outs[0] if n_out == 1 else tuple(outs)
 

@@ -76,7 +76,7 @@ def _floordiv(node: Node, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @register("DivNoNan")
 def _div_no_nan(node: Node, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    q = _div(node, a, b)
+    q = floor_div(a, b) if _is_int(a) and _is_int(b) else a / b
     return torch.where(b == 0, torch.zeros_like(q), q)
 
 

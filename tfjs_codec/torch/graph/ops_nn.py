@@ -142,7 +142,9 @@ def _same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _pads(node: Node, size_hw: tuple[int, int], k_hw: tuple[int, int], s_hw: tuple[int, int], d_hw: tuple[int, int], fmt: str) -> list[tuple[int, int]]:
+def _pads(
+    node: Node, size_hw: tuple[int, int], k_hw: tuple[int, int], s_hw: tuple[int, int], d_hw: tuple[int, int], fmt: str
+) -> list[tuple[int, int]]:
     """[(top, bottom), (left, right)] for SAME / VALID / EXPLICIT padding."""
     padding = node.attr("padding")
     if padding == "VALID":
@@ -406,7 +408,9 @@ def _check_bn(node: Node) -> str | None:
 
 
 @register("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
-def _batch_norm(node: Node, x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, *_: Any) -> torch.Tensor:
+def _batch_norm(
+    node: Node, x: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, mean: torch.Tensor, var: torch.Tensor, *_: Any
+) -> torch.Tensor:
     eps = float(node.attr("epsilon", 1e-3))
     return offset + (x - mean) * scale / torch.sqrt(var + eps)
 

@@ -47,7 +47,7 @@ def _hash_table(node: Node) -> HashTable:
 @register("LookupTableImport", "LookupTableImportV2")
 def _import(node: Node, table: HashTable, keys: Any, values: Any) -> HashTable:
     vals = values.reshape(-1).tolist() if isinstance(values, torch.Tensor) else np.asarray(values).reshape(-1).tolist()
-    table.table.update(zip(_keys(keys), vals))
+    table.table.update(zip(_keys(keys), vals, strict=False))
     return table
 
 

@@ -28,9 +28,11 @@ from ...errors import TfjsFormatError
 
 __all__ = ["OPS", "VALIDATORS", "OpFn", "Node", "register", "validator", "tf_dtype", "parse_ref", "MISSING"]
 
-OpFn = Callable[..., "torch.Tensor | tuple[torch.Tensor, ...] | list[torch.Tensor]"]
+#: An op function: ``fn(node, *inputs)`` -> a tensor, or a tuple / list of outputs
+#: (or, for resource ops such as hash tables, the Python object standing for the resource).
+OpFn = Callable[..., Any]
 OPS: dict[str, OpFn] = {}
-VALIDATORS: dict[str, Callable[["Node"], "str | None"]] = {}
+VALIDATORS: dict[str, Callable[[Node], str | None]] = {}
 
 
 class _Missing:
@@ -59,7 +61,7 @@ def register(*op_names: str) -> Callable[[OpFn], OpFn]:
     return deco
 
 
-def validator(*op_names: str) -> Callable[[Callable[["Node"], "str | None"]], Callable[["Node"], "str | None"]]:
+def validator(*op_names: str) -> Callable[[Callable[[Node], str | None]], Callable[[Node], str | None]]:
     """Decorator: register a build-time check of a node's attributes for each op in ``op_names``."""
 
     def deco(fn: Callable[[Node], str | None]) -> Callable[[Node], str | None]:
@@ -168,14 +170,17 @@ def tensor_value(t: dict[str, Any], *, where: str = "tensor", file: str | None =
         vals = t.get("stringVal")
         if vals is None:
             return None
-        arr = np.empty(len(vals), dtype=object)
-        arr[:] = [_bytes(v) for v in vals]
-        return arr.reshape(shape) if len(vals) == size else np.full(shape, arr[0] if len(arr) else b"", dtype=object)
+        items = [_bytes(v) for v in vals]
+        if len(items) != size:
+            items = [items[0] if items else b""] * size
+        strings = np.empty(size, dtype=object)
+        strings[:] = items
+        return strings.reshape(shape)
     npdt = _NP_DTYPES.get(dt)
     if npdt is None:
         raise TfjsFormatError(f"constant of data type {dt} is not supported", file=file, field=where)
     if "tensorContent" in t:
-        arr = np.frombuffer(_bytes(t["tensorContent"]), dtype=np.dtype(npdt).newbyteorder("<")).astype(npdt)
+        arr: Any = np.frombuffer(_bytes(t["tensorContent"]), dtype=np.dtype(npdt).newbyteorder("<")).astype(npdt)
     else:
         vals = next((t[k] for k in _VAL_FIELDS if k in t), None)
         if vals is None:
@@ -190,7 +195,7 @@ def tensor_value(t: dict[str, Any], *, where: str = "tensor", file: str | None =
             arr = np.array([int(v) for v in vals], dtype=np.int64).astype(npdt)
         if arr.size != size:  # TF repeats the last value to fill the shape
             arr = np.concatenate([arr, np.full(size - arr.size, arr[-1] if arr.size else 0, dtype=arr.dtype)])
-    arr = arr.reshape(shape)
+    arr = np.asarray(arr).reshape(shape)
     if arr.dtype.kind == "f":
         return arr.astype(np.float32)
     if arr.dtype.kind in "iu":
