@@ -9,17 +9,19 @@
 //   cd js && node make_layer_zoo.mjs NAME [NAME ...]   # only these (without the zoo_ prefix)
 //   cd js && node make_layer_zoo.mjs --list            # the classes tfjs registers, one a line
 //
-// Discrepancy fixtures (zoo_discrepancy_*) hold, besides predict.json (what tfjs computes),
-// intended.json: the prediction of an equivalent model tfjs computes as the layer defines
-// it (see fixtures/README.md).
+// Discrepancy fixtures (zoo_discrepancy_*): tfjs_predict.json is what tfjs computes; predict.json
+// is the prediction of an equivalent model, which tfjs computes as the layer is defined (see
+// fixtures/README.md). zoo_random_width: tfjs_predict.json only (tfjs resizes at random even in predict).
 import fs from 'node:fs';
 import path from 'node:path';
+import {fileURLToPath} from 'node:url';
 import {initTf, tf, writeJSON} from './common.mjs';
 import {decodeToExpected} from './decode.mjs';
 import {freshDir, layersFixture, makeInput, saveBrowserStyle, seedOf, setDeterministicWeights} from './make_fixtures.mjs';
 import {predictJSON} from './predict.mjs';
 
 const L = tf.layers;
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
 function seq(name, layers) {
   const m = tf.sequential({name});
@@ -358,9 +360,9 @@ const zoo = {
   category_encoding_one_hot: [() => pre('category_encoding_one_hot', [1],
     L.categoryEncoding({name: 'one_hot', numTokens: 5, outputMode: 'oneHot'})), (seed) => intInput([4, 1], seed, 5)],
   random_width: [() => pre('random_width', [3, 4, 2], L.randomWidth({name: 'random_width', factor: 0.5, seed: 7})),
-    [2, 3, 4, 2], {direct: true}],
+    [2, 3, 4, 2], {direct: true, random: true}],
 
-  // ------------------------------------------------------------ discrepancies (predict.json: tfjs; intended.json: definition)
+  // ------------------------------------------------------------ discrepancies (tfjs_predict.json: tfjs; predict.json: definition)
   discrepancy_batchnorm_axis1: [() => seq('discrepancy_batchnorm_axis1', [
     L.batchNormalization({name: 'bn_axis1', inputShape: [3, 4, 5], axis: 1, epsilon: 0.01}),
   ]), [2, 3, 4, 5], {intended: intendedBatchNorm}],
@@ -436,14 +438,19 @@ async function directPredict(dir, input) {
 async function main() {
   await initTf();
   const args = process.argv.slice(2);
+  const registered = Object.keys(tf.serialization.SerializationMap.getMap().classNameMap).filter((n) => {
+    const [cls] = tf.serialization.SerializationMap.getMap().classNameMap[n];
+    return cls.prototype instanceof tf.layers.Layer;
+  }).sort();
   if (args[0] === '--list') {
-    const names = Object.keys(tf.serialization.SerializationMap.getMap().classNameMap);
-    const isLayer = (n) => {
-      const [cls] = tf.serialization.SerializationMap.getMap().classNameMap[n];
-      return cls.prototype instanceof tf.layers.Layer;
-    };
-    console.log(names.filter(isLayer).sort().join('\n'));
+    console.log(registered.join('\n'));
     return;
+  }
+  if (!args.length) {
+    writeJSON(path.join(FIXTURES, 'zoo_registered_classes.json'), {
+      source: `tfjs ${tf.version.tfjs}: the layer classes in tf.serialization.SerializationMap (what tf.loadLayersModel can deserialize)`,
+      classes: registered,
+    });
   }
   const failed = [];
   for (const [name, [build, shape, opts = {}]] of Object.entries(zoo)) {
@@ -473,15 +480,20 @@ async function main() {
       continue;
     }
     if (opts.intended) {
+      // predict.json: the equivalent model (the layer as defined); tfjs_predict.json: what tfjs computes.
+      fs.renameSync(path.join(dir, 'predict.json'), path.join(dir, 'tfjs_predict.json'));
       const {loadModel} = await import('./predict.mjs');
       const model = await loadModel(dir);
       const ref = opts.intended(model);
-      writeJSON(path.join(dir, 'intended.json'), {
-        source: 'tfjs-layers 4.22.0: an equivalent model computing the layer as defined',
+      writeJSON(path.join(dir, 'predict.json'), {
         input, output: predictJSON(ref, input),
+        note: 'not tfjs 4.22 model.predict (tfjs_predict.json): an equivalent model tfjs computes as the layer is defined',
       });
       ref.dispose();
       model.dispose();
+    }
+    if (opts.random) {
+      fs.renameSync(path.join(dir, 'predict.json'), path.join(dir, 'tfjs_predict.json'));
     }
     console.error(`made zoo_${name}`);
   }

@@ -7,12 +7,15 @@ the same name it follows tfjs: ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` (
 
 from __future__ import annotations
 
+from functools import partial
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .registry import ActivationFn, BuildContext, Lambda, TfjsLayer, register
+from .registry import ActivationFn, BuildContext, Lambda, TfjsLayer, param, register, to_numpy
 
-__all__ = ["ACTIVATIONS", "hard_sigmoid"]
+__all__ = ["ACTIVATIONS", "PReLU", "hard_sigmoid"]
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -71,3 +74,106 @@ ACTIVATIONS: dict[str, ActivationFn] = {
 @register("Activation")
 def _activation(c: BuildContext) -> TfjsLayer:
     return Lambda(c.name, c.cls, c.activation())
+
+
+# ---------------------------------------------------------------------------
+# Advanced activation layers (tfjs-layers advanced_activations.ts)
+
+
+def _relu_keras(x: torch.Tensor, *, max_value: float | None, negative_slope: float, threshold: float) -> torch.Tensor:
+    """Keras' ReLU layer: ``x`` above ``threshold`` (capped at ``max_value``), ``negative_slope (x - threshold)`` below."""
+    if negative_slope == 0 and threshold == 0:
+        y = F.relu(x)
+    else:
+        y = torch.where(x >= threshold, x, negative_slope * (x - threshold))
+    if max_value is not None:
+        y = torch.clamp(y, max=max_value)
+    return y
+
+
+def _leaky_relu(x: torch.Tensor, *, alpha: float) -> torch.Tensor:
+    return F.leaky_relu(x, alpha)
+
+
+def _thresholded_relu(x: torch.Tensor, *, theta: float) -> torch.Tensor:
+    return x * (x > theta).to(x.dtype)
+
+
+def _softmax_axes(x: torch.Tensor, *, axes: tuple[int, ...]) -> torch.Tensor:
+    if len(axes) == 1:
+        return F.softmax(x, dim=axes[0])
+    return torch.exp(x - torch.logsumexp(x, dim=axes, keepdim=True))
+
+
+def _number(c: BuildContext, key: str, default: float) -> float:
+    value = c.opt(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise c.fail(key, f"= {value!r} is not a number")
+    return float(value)
+
+
+@register("ReLU")
+def _relu_layer(c: BuildContext) -> TfjsLayer:
+    # tfjs 4.22 reads max_value only; Keras configs may also carry negative_slope and threshold,
+    # which Keras applies (tfjs ignores them): Keras' definition is followed.
+    max_value = c.opt("max_value")
+    if max_value is not None:
+        max_value = _number(c, "max_value", 0.0)
+    return Lambda(c.name, c.cls, partial(
+        _relu_keras, max_value=max_value, negative_slope=_number(c, "negative_slope", 0.0),
+        threshold=_number(c, "threshold", 0.0),
+    ))
+
+
+@register("LeakyReLU")
+def _leaky_relu_layer(c: BuildContext) -> TfjsLayer:
+    # tfjs' default alpha is 0.3 (Keras 3 calls it negative_slope).
+    key = "negative_slope" if c.opt("alpha") is None and c.opt("negative_slope") is not None else "alpha"
+    return Lambda(c.name, c.cls, partial(_leaky_relu, alpha=_number(c, key, 0.3)))
+
+
+@register("ELU")
+def _elu_layer(c: BuildContext) -> TfjsLayer:
+    return Lambda(c.name, c.cls, partial(F.elu, alpha=_number(c, "alpha", 1.0)))
+
+
+@register("ThresholdedReLU")
+def _thresholded_relu_layer(c: BuildContext) -> TfjsLayer:
+    return Lambda(c.name, c.cls, partial(_thresholded_relu, theta=_number(c, "theta", 1.0)))
+
+
+@register("Softmax")
+def _softmax_layer(c: BuildContext) -> TfjsLayer:
+    # tfjs' Softmax layer defaults to axis 1 (Keras: -1); tfjs 4.22 itself can only take it along the
+    # last axis of the tensor, the definition (any axis) is followed.
+    axis = c.opt("axis", 1)
+    if axis is None:
+        axis = 1
+    axes = tuple(axis) if isinstance(axis, list) else (axis,)
+    if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        raise c.fail("axis", f"= {axis!r} is not an integer or a list of integers")
+    return Lambda(c.name, c.cls, partial(_softmax_axes, axes=axes))
+
+
+class PReLU(TfjsLayer):
+    """PReLU: ``max(x, 0) + alpha * min(x, 0)``; ``alpha`` has the input's shape without the batch axis
+    (1 along ``shared_axes``) and broadcasts as stored."""
+
+    tfjs_vars: tuple[str, ...] = ("alpha",)
+
+    def __init__(self, name: str, cls: str, alpha: np.ndarray) -> None:
+        super().__init__(name, cls)
+        self.alpha = param(alpha)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x < 0, self.alpha * x, x)
+
+    def export_tfjs(self) -> dict[str, np.ndarray]:
+        return {"alpha": to_numpy(self.alpha)}
+
+
+@register("PReLU")
+def _prelu_layer(c: BuildContext) -> TfjsLayer:
+    return PReLU(c.name, c.cls, c.weight("alpha"))

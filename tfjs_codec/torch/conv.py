@@ -1,10 +1,14 @@
-"""Convolutions: Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose.
+"""Convolutions: Conv1D, Conv2D, Conv3D, DepthwiseConv2D, SeparableConv2D, Conv2DTranspose, Conv3DTranspose.
 
 Channels-last outside, channels-first inside. Kernel layouts (tfjs -> torch): Conv1D
 (k, in, out) -> (out, in, k); Conv2D (kh, kw, in, out) -> (out, in, kh, kw);
 DepthwiseConv2D (kh, kw, in, m) -> (in*m, 1, kh, kw) with ``groups=in``; SeparableConv2D
 both kernels likewise; Conv2DTranspose (kh, kw, out, in) -> (in, out, kh, kw).
 ``padding: same`` is TensorFlow's (the odd pixel at the end), not torch's symmetric one.
+Conv3D (kd, kh, kw, in, out) and Conv3DTranspose (kd, kh, kw, out, in) likewise.
+``data_format: channels_first`` layers take and return channels-first tensors, as in tfjs.
+DepthwiseConv2D applies ``dilation_rate`` as the layer defines it (tfjs 4.22's kernel
+ignores it: see the README).
 """
 
 from __future__ import annotations
@@ -27,10 +31,30 @@ from .registry import (
     to_numpy,
 )
 
-__all__ = ["Conv", "ConvTranspose"]
+__all__ = ["Conv", "ConvTranspose", "data_format"]
 
-_CONV = {1: F.conv1d, 2: F.conv2d}
-_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d}
+_CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+_CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
+
+
+def data_format(c: BuildContext, *, refuse_first: str = "") -> bool:
+    """True for ``data_format: channels_first`` (the layer then takes and returns channels-first tensors).
+
+    Args:
+        c: the build context.
+        refuse_first: when set, why channels_first is refused for this class.
+
+    Raises:
+        TfjsFormatError: an unknown data format, or channels_first where refused.
+    """
+    value = c.opt("data_format")
+    if value in (None, "channels_last", "channelsLast"):
+        return False
+    if value in ("channels_first", "channelsFirst") and not refuse_first:
+        return True
+    if value in ("channels_first", "channelsFirst"):
+        raise c.fail("data_format", f"= {value!r} is not supported by tfjs_codec.torch: {refuse_first}")
+    raise c.fail("data_format", f"= {value!r} is not 'channels_last' or 'channels_first'")
 
 
 class Conv(TfjsLayer):
@@ -49,9 +73,10 @@ class Conv(TfjsLayer):
         dilation: tuple[int, ...],
         padding: str,
         act: ActivationFn,
+        channels_first: bool = False,
     ) -> None:
         super().__init__(name, cls)
-        self.rank, self.kind = rank, kind
+        self.rank, self.kind, self.channels_first = rank, kind, channels_first
         self.strides, self.dilation, self.padding, self.act = strides, dilation, padding, act
         if kind == "conv":
             k = kernels["kernel"]  # (*k, in, out)
@@ -80,7 +105,7 @@ class Conv(TfjsLayer):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self._pad(to_cf(x))
+        x = self._pad(x if self.channels_first else to_cf(x))
         conv = _CONV[self.rank]
         if self.kind == "conv":
             y = conv(x, self.weight, self.bias, self.strides, 0, self.dilation)
@@ -89,7 +114,7 @@ class Conv(TfjsLayer):
             y = conv(x, self.depthwise_weight, bias, self.strides, 0, self.dilation, groups=self.in_channels)
             if self.kind == "separable":
                 y = conv(y, self.pointwise_weight, self.bias)
-        return self.act(to_cl(y))
+        return self.act(y if self.channels_first else to_cl(y))
 
     def export_tfjs(self) -> dict[str, np.ndarray]:
         out = {}
@@ -106,9 +131,16 @@ class Conv(TfjsLayer):
         return out
 
 
+#: Classes whose channels_first variant tfjs 4.22 itself cannot run (so no reference exists).
+_TFJS_CANNOT_RUN_CF = {
+    "Conv1D": "tfjs-layers 4.22 cannot run it (shape mismatch in its conv1d), so there is no reference to follow",
+    "SeparableConv2D": "tfjs-layers 4.22 cannot run it (it adds the bias along the wrong axis)",
+}
+
+
 def _conv(rank: int, kind: str) -> Builder:
     def build(c: BuildContext) -> TfjsLayer:
-        c.channels_last()
+        cf = data_format(c, refuse_first=_TFJS_CANNOT_RUN_CF.get(c.cls, ""))
         padding = c.only("padding", ("valid", "same", "causal") if rank == 1 else ("valid", "same"), "valid")
         c.only("groups", (1, None), 1)
         if kind == "conv":
@@ -123,13 +155,14 @@ def _conv(rank: int, kind: str) -> Builder:
             raise c.fail("dilation_rate", "> 1 together with strides > 1 is not supported (Keras rejects it too)")
         return Conv(
             c.name, c.cls, rank=rank, kind=kind, kernels=kernels, bias=c.maybe("bias", c.opt("use_bias", True)),
-            strides=strides, dilation=dilation, padding=padding, act=c.activation(),
+            strides=strides, dilation=dilation, padding=padding, act=c.activation(), channels_first=cf,
         )
 
     return build
 
 
 register("Conv1D")(_conv(1, "conv"))
+register("Conv3D")(_conv(3, "conv"))
 register("Conv2D")(_conv(2, "conv"))
 register("DepthwiseConv2D")(_conv(2, "depthwise"))
 register("SeparableConv2D")(_conv(2, "separable"))
@@ -150,15 +183,17 @@ class ConvTranspose(TfjsLayer):
         dilation: tuple[int, ...],
         padding: str,
         act: ActivationFn,
+        channels_first: bool = False,
     ) -> None:
         super().__init__(name, cls)
         self.rank, self.strides, self.dilation, self.padding, self.act = rank, strides, dilation, padding, act
+        self.channels_first = channels_first
         self.weight = param(np.moveaxis(kernel, [-1, -2], [0, 1]))
         self.bias = maybe_param(bias)
         self.tfjs_vars = ("kernel", "bias") if bias is not None else ("kernel",)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = to_cf(x)
+        x = x if self.channels_first else to_cf(x)
         y = _CONV_T[self.rank](x, self.weight, None, self.strides, 0, 0, 1, self.dilation)
         index: list[slice] = [slice(None), slice(None)]
         pads: list[int] = []
@@ -174,7 +209,7 @@ class ConvTranspose(TfjsLayer):
             y = F.pad(y, pads)
         if self.bias is not None:
             y = y + self.bias.reshape((1, -1) + (1,) * self.rank)
-        return self.act(to_cl(y))
+        return self.act(y if self.channels_first else to_cl(y))
 
     def export_tfjs(self) -> dict[str, np.ndarray]:
         out = {"kernel": np.moveaxis(to_numpy(self.weight), [0, 1], [-1, -2])}
@@ -185,15 +220,16 @@ class ConvTranspose(TfjsLayer):
 
 def _conv_transpose(rank: int) -> Builder:
     def build(c: BuildContext) -> TfjsLayer:
-        c.channels_last()
+        cf = data_format(c)
         c.only("output_padding", (None,), None)
         return ConvTranspose(
             c.name, c.cls, rank=rank, kernel=c.weight("kernel"), bias=c.maybe("bias", c.opt("use_bias", True)),
             strides=c.ints("strides", rank), dilation=c.ints("dilation_rate", rank),
-            padding=c.only("padding", ("valid", "same"), "valid"), act=c.activation(),
+            padding=c.only("padding", ("valid", "same"), "valid"), act=c.activation(), channels_first=cf,
         )
 
     return build
 
 
 register("Conv2DTranspose")(_conv_transpose(2))
+register("Conv3DTranspose")(_conv_transpose(3))

@@ -10,15 +10,17 @@ from __future__ import annotations
 import math
 from functools import partial
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .conv import data_format
 from .registry import BuildContext, Builder, Lambda, TfjsLayer, register, same_pads, to_cf, to_cl
 
-__all__ = ["GlobalPool", "Pool"]
+__all__ = ["GlobalPool", "Pool", "resize_nhwc"]
 
-_MAXPOOL = {1: F.max_pool1d, 2: F.max_pool2d}
-_AVGPOOL = {1: F.avg_pool1d, 2: F.avg_pool2d}
+_MAXPOOL = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
+_AVGPOOL = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
 
 
 # ---------------------------------------------------------------------------
@@ -26,16 +28,18 @@ _AVGPOOL = {1: F.avg_pool1d, 2: F.avg_pool2d}
 
 
 class Pool(TfjsLayer):
-    """MaxPooling / AveragePooling 1D and 2D."""
+    """MaxPooling / AveragePooling 1D, 2D and 3D (channels-first ones take channels-first tensors)."""
 
     def __init__(
-        self, name: str, cls: str, *, rank: int, op: str, pool: tuple[int, ...], strides: tuple[int, ...], padding: str
+        self, name: str, cls: str, *, rank: int, op: str, pool: tuple[int, ...], strides: tuple[int, ...], padding: str,
+        channels_first: bool = False,
     ) -> None:
         super().__init__(name, cls)
         self.rank, self.op, self.pool, self.strides, self.padding = rank, op, pool, strides, padding
+        self.channels_first = channels_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = to_cf(x)
+        x = x if self.channels_first else to_cf(x)
         ones = (1,) * self.rank
         if self.op == "max":
             if self.padding == "same":
@@ -48,16 +52,16 @@ class Pool(TfjsLayer):
             y = pool(F.pad(x, pads), self.pool, self.strides) / count
         else:
             y = _AVGPOOL[self.rank](x, self.pool, self.strides)
-        return to_cl(y)
+        return y if self.channels_first else to_cl(y)
 
 
 def _pool(rank: int, op: str) -> Builder:
     def build(c: BuildContext) -> TfjsLayer:
-        c.channels_last()
+        cf = data_format(c)
         pool = c.ints("pool_size", rank, 2)
         strides = c.ints("strides", rank, pool) if c.opt("strides") is not None else pool
         return Pool(c.name, c.cls, rank=rank, op=op, pool=pool, strides=strides,
-                    padding=c.only("padding", ("valid", "same"), "valid"))
+                    padding=c.only("padding", ("valid", "same"), "valid"), channels_first=cf)
 
     return build
 
@@ -66,17 +70,19 @@ register("MaxPooling1D")(_pool(1, "max"))
 register("MaxPooling2D")(_pool(2, "max"))
 register("AveragePooling1D")(_pool(1, "avg"))
 register("AveragePooling2D")(_pool(2, "avg"))
+register("MaxPooling3D")(_pool(3, "max"))
+register("AveragePooling3D")(_pool(3, "avg"))
 
 
 class GlobalPool(TfjsLayer):
     """GlobalAverage / GlobalMax pooling over every axis but batch and channels."""
 
-    def __init__(self, name: str, cls: str, *, op: str, keepdims: bool) -> None:
+    def __init__(self, name: str, cls: str, *, op: str, keepdims: bool, channels_first: bool = False) -> None:
         super().__init__(name, cls)
-        self.op, self.keepdims = op, keepdims
+        self.op, self.keepdims, self.channels_first = op, keepdims, channels_first
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dims = tuple(range(1, x.dim() - 1))
+        dims = tuple(range(2, x.dim())) if self.channels_first else tuple(range(1, x.dim() - 1))
         if self.op == "avg":
             return x.mean(dim=dims, keepdim=self.keepdims)
         return x.amax(dim=dims, keepdim=self.keepdims)
@@ -84,8 +90,8 @@ class GlobalPool(TfjsLayer):
 
 def _global_pool(op: str) -> Builder:
     def build(c: BuildContext) -> TfjsLayer:
-        c.channels_last()
-        return GlobalPool(c.name, c.cls, op=op, keepdims=bool(c.opt("keepdims", False)))
+        cf = data_format(c)
+        return GlobalPool(c.name, c.cls, op=op, keepdims=bool(c.opt("keepdims", False)), channels_first=cf)
 
     return build
 
@@ -102,6 +108,11 @@ def _flatten_fn(x: torch.Tensor) -> torch.Tensor:
     return x.reshape(x.shape[0], -1)
 
 
+def _flatten_cf_fn(x: torch.Tensor) -> torch.Tensor:
+    # channels_first: the channels move last before flattening (tfjs and Keras).
+    return (x.movedim(1, -1) if x.dim() > 2 else x).reshape(x.shape[0], -1)
+
+
 def _reshape_fn(x: torch.Tensor, *, target: tuple[int, ...]) -> torch.Tensor:
     return x.reshape((x.shape[0],) + target)
 
@@ -116,13 +127,13 @@ def _repeat_fn(x: torch.Tensor, *, n: int) -> torch.Tensor:
 
 @register("Flatten")
 def _flatten(c: BuildContext) -> TfjsLayer:
-    c.channels_last()
-    return Lambda(c.name, c.cls, _flatten_fn)
+    return Lambda(c.name, c.cls, _flatten_cf_fn if data_format(c) else _flatten_fn)
 
 
 @register("Reshape")
 def _reshape(c: BuildContext) -> TfjsLayer:
-    target = tuple(int(v) for v in c.opt("target_shape"))
+    # tfjs saves a target dimension of -1 as null.
+    target = tuple(-1 if v is None else int(v) for v in c.opt("target_shape"))
     return Lambda(c.name, c.cls, partial(_reshape_fn, target=target))
 
 
@@ -136,3 +147,113 @@ def _permute(c: BuildContext) -> TfjsLayer:
 def _repeat(c: BuildContext) -> TfjsLayer:
     n = int(c.opt("n"))
     return Lambda(c.name, c.cls, partial(_repeat_fn, n=n))
+
+
+# ---------------------------------------------------------------------------
+# Padding, cropping, upsampling (NHWC outside; channels_first ones NCHW)
+
+
+def _pairs(c: BuildContext, key: str, default: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """An int, [h, w] or [[top, bottom], [left, right]] option as ((top, bottom), (left, right))."""
+    value = c.opt(key, default)
+    if value is None:
+        value = default
+    try:
+        if isinstance(value, int):
+            return (value, value), (value, value)
+        if all(isinstance(v, int) for v in value) and len(value) == 2:
+            return (value[0], value[0]), (value[1], value[1])
+        (a, b), (d, e) = value
+        return (int(a), int(b)), (int(d), int(e))
+    except (TypeError, ValueError):
+        raise c.fail(key, f"= {value!r} is not an int, [h, w] or [[top, bottom], [left, right]]") from None
+
+
+def _pad2d_fn(x: torch.Tensor, *, pads: tuple[int, int, int, int, int, int]) -> torch.Tensor:
+    return F.pad(x, pads)
+
+
+def _crop2d_fn(x: torch.Tensor, *, crop: tuple[tuple[int, int], tuple[int, int]], channels_first: bool) -> torch.Tensor:
+    (top, bottom), (left, right) = crop
+    h_axis = 2 if channels_first else 1
+    x = x.narrow(h_axis, top, x.shape[h_axis] - top - bottom)
+    return x.narrow(h_axis + 1, left, x.shape[h_axis + 1] - left - right)
+
+
+@register("ZeroPadding2D")
+def _zero_padding2d(c: BuildContext) -> TfjsLayer:
+    (top, bottom), (left, right) = _pairs(c, "padding", 1)
+    # F.pad lists the last axis first: NHWC (C, W, H), NCHW (W, H).
+    pads = (left, right, top, bottom, 0, 0) if data_format(c) else (0, 0, left, right, top, bottom)
+    return Lambda(c.name, c.cls, partial(_pad2d_fn, pads=pads))
+
+
+@register("Cropping2D")
+def _cropping2d(c: BuildContext) -> TfjsLayer:
+    return Lambda(c.name, c.cls, partial(_crop2d_fn, crop=_pairs(c, "cropping", 0), channels_first=data_format(c)))
+
+
+def _source_index(n_in: int, n_out: int, align_corners: bool) -> np.ndarray:
+    """tfjs' resize kernels: the (float64) source coordinate of each output row/column."""
+    align = align_corners and n_out > 1
+    ratio = ((n_in - 1) if align else n_in) / ((n_out - 1) if align else n_out)
+    return ratio * np.arange(n_out, dtype=np.float64)
+
+
+def resize_nhwc(x: torch.Tensor, size: tuple[int, int], *, method: str, align_corners: bool = False) -> torch.Tensor:
+    """tfjs 4.22's ``tf.image.resizeBilinear`` / ``resizeNearestNeighbor`` (``halfPixelCenters`` false).
+
+    Source coordinates are ``out_index * in / out`` (``(in - 1) / (out - 1)`` with
+    ``align_corners``), not torch's half-pixel ones; bilinear mixes the floor and ceil
+    pixels, nearest takes the floor (rounds half up with ``align_corners``).
+
+    Args:
+        x: an (N, H, W, C) or (H, W, C) tensor.
+        size: the output (height, width).
+        method: ``bilinear`` or ``nearest``.
+        align_corners: tfjs' ``alignCorners``.
+
+    Returns:
+        The resized tensor, same rank.
+    """
+    if x.dim() == 3:
+        return resize_nhwc(x.unsqueeze(0), size, method=method, align_corners=align_corners)[0]
+    h_in, w_in = x.shape[1], x.shape[2]
+    rows = _source_index(h_in, size[0], align_corners)
+    cols = _source_index(w_in, size[1], align_corners)
+    if method == "nearest":
+        pick = (lambda s: np.floor(s + 0.5)) if align_corners else np.floor
+        r = torch.from_numpy(np.minimum(h_in - 1, pick(rows)).astype(np.int64)).to(x.device)
+        q = torch.from_numpy(np.minimum(w_in - 1, pick(cols)).astype(np.int64)).to(x.device)
+        return x.index_select(1, r).index_select(2, q)
+    r0 = np.maximum(0, np.floor(rows))
+    c0 = np.maximum(0, np.floor(cols))
+    r1 = np.minimum(h_in - 1, np.ceil(rows))
+    c1 = np.minimum(w_in - 1, np.ceil(cols))
+
+    def idx(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(a.astype(np.int64)).to(x.device)
+
+    rf = torch.from_numpy((rows - r0).astype(np.float32)).to(x).reshape(1, -1, 1, 1)
+    cf = torch.from_numpy((cols - c0).astype(np.float32)).to(x).reshape(1, 1, -1, 1)
+    top, bottom = x.index_select(1, idx(r0)), x.index_select(1, idx(r1))
+    tl, tr = top.index_select(2, idx(c0)), top.index_select(2, idx(c1))
+    bl, br = bottom.index_select(2, idx(c0)), bottom.index_select(2, idx(c1))
+    t = tl + (tr - tl) * cf
+    b = bl + (br - bl) * cf
+    return t + (b - t) * rf
+
+
+def _upsample_fn(x: torch.Tensor, *, size: tuple[int, int], method: str, channels_first: bool) -> torch.Tensor:
+    if channels_first:
+        x = x.movedim(1, -1)
+    y = resize_nhwc(x, (x.shape[1] * size[0], x.shape[2] * size[1]), method=method)
+    return y.movedim(-1, 1) if channels_first else y
+
+
+@register("UpSampling2D")
+def _upsampling2d(c: BuildContext) -> TfjsLayer:
+    method = c.only("interpolation", ("nearest", "bilinear"), "nearest")
+    return Lambda(c.name, c.cls, partial(
+        _upsample_fn, size=c.ints("size", 2, 2), method=method or "nearest", channels_first=data_format(c)
+    ))
