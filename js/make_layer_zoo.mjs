@@ -187,6 +187,14 @@ const zoo = {
     L.upSampling2d({name: 'up_cf', inputShape: [2, 3, 4], size: [2, 2], interpolation: 'bilinear',
       dataFormat: 'channelsFirst'}),
   ]), [2, 2, 3, 4]],
+  // A small decoder (the fine-tune round trip of tests/test_torch_zoo.py trains it).
+  conv_upsampling: [() => seq('conv_upsampling', [
+    L.conv2d({name: 'conv_a', inputShape: [4, 4, 2], filters: 3, kernelSize: 3, padding: 'same', activation: 'relu'}),
+    L.upSampling2d({name: 'up_nearest', size: [2, 2]}),
+    L.conv2d({name: 'conv_b', filters: 2, kernelSize: 3, padding: 'same'}),
+    L.upSampling2d({name: 'up_bilinear', size: [2, 2], interpolation: 'bilinear'}),
+    L.conv2d({name: 'conv_out', filters: 1, kernelSize: 1, activation: 'sigmoid'}),
+  ]), [2, 4, 4, 2]],
   flatten_channels_first: [() => seq('flatten_channels_first', [
     L.flatten({name: 'flat_cf', inputShape: [3, 2, 4], dataFormat: 'channelsFirst'}),
     L.dense({name: 'out', units: 3}),
@@ -201,8 +209,9 @@ const zoo = {
     L.repeatVector({name: 'repeat', n: 3}),
   ]), [2, 3]],
   // ------------------------------------------------------------ normalization
+  // axis 2 of a 3-D input is the last axis (any other axis is a discrepancy, see discrepancy_batchnorm_axis1).
   batchnorm_axes: [() => seq('batchnorm_axes', [
-    L.batchNormalization({name: 'bn_axis1_3d', inputShape: [4, 3], axis: 1, epsilon: 0.01}),
+    L.batchNormalization({name: 'bn_axis2_3d', inputShape: [4, 3], axis: 2, epsilon: 0.01}),
     L.batchNormalization({name: 'bn_last_nocenter', center: false, scale: false, epsilon: 0.1}),
   ]), [2, 4, 3]],
 

@@ -1,15 +1,24 @@
-"""Core layers: InputLayer, Dense, Embedding, and the dropout family."""
+"""Core layers: InputLayer, Dense, Embedding, Masking, and the dropout and noise family.
+
+Dropout, SpatialDropout, GaussianNoise, GaussianDropout and AlphaDropout are the identity
+in eval mode (tfjs' inference) and draw their noise as tfjs does in train mode.
+"""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..errors import TfjsFormatError
 from .activations import linear
 from .registry import ActivationFn, BuildContext, Builder, Lambda, TfjsLayer, maybe_param, param, register, to_numpy
 
-__all__ = ["Dense", "Dropout", "Embedding"]
+__all__ = [
+    "NOT_IN_TFJS", "AlphaDropout", "Dense", "Dropout", "Embedding", "GaussianDropout", "GaussianNoise", "Masking", "attach_mask", "mask_of",
+]
 
 
 @register("InputLayer")
@@ -58,12 +67,16 @@ class Embedding(TfjsLayer):
 
     tfjs_vars: tuple[str, ...] = ("embeddings",)
 
-    def __init__(self, name: str, cls: str, table: np.ndarray) -> None:
+    def __init__(self, name: str, cls: str, table: np.ndarray, *, mask_zero: bool = False) -> None:
         super().__init__(name, cls)
         self.weight = param(table)
+        self.mask_zero = mask_zero
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.embedding(x.long(), self.weight)
+        y = F.embedding(x.long(), self.weight)
+        if self.mask_zero:
+            attach_mask(y, x != 0)
+        return y
 
     def export_tfjs(self) -> dict[str, np.ndarray]:
         return {"embeddings": to_numpy(self.weight)}
@@ -71,9 +84,7 @@ class Embedding(TfjsLayer):
 
 @register("Embedding")
 def _embedding(c: BuildContext) -> TfjsLayer:
-    if c.opt("mask_zero"):
-        raise c.fail("mask_zero", "= True is not supported by tfjs_codec.torch (masks are not propagated)")
-    return Embedding(c.name, c.cls, c.weight("embeddings"))
+    return Embedding(c.name, c.cls, c.weight("embeddings"), mask_zero=bool(c.opt("mask_zero", False)))
 
 
 # ---------------------------------------------------------------------------
@@ -110,3 +121,135 @@ def _dropout(spatial: int) -> Builder:
 register("Dropout")(_dropout(0))
 register("SpatialDropout1D")(_dropout(1))
 register("SpatialDropout2D")(_dropout(2))
+
+
+class GaussianNoise(TfjsLayer):
+    """Identity in eval; in train mode adds N(0, stddev) noise, as tfjs does."""
+
+    def __init__(self, name: str, cls: str, stddev: float) -> None:
+        super().__init__(name, cls)
+        self.stddev = stddev
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return x + torch.randn_like(x) * self.stddev
+
+
+class GaussianDropout(TfjsLayer):
+    """Identity in eval; in train mode (0 < rate < 1) multiplies by N(1, sqrt(rate / (1 - rate))) noise."""
+
+    def __init__(self, name: str, cls: str, rate: float) -> None:
+        super().__init__(name, cls)
+        self.rate = rate
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not 0 < self.rate < 1:
+            return x
+        return x * (1 + torch.randn_like(x) * math.sqrt(self.rate / (1 - self.rate)))
+
+
+#: SELU's constants, as tfjs' AlphaDropout spells them.
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class AlphaDropout(TfjsLayer):
+    """Identity in eval; in train mode (0 < rate < 1) alpha dropout as Keras defines it: dropped values
+    become ``-alpha * scale`` (SELU's saturation value), then ``a x + b`` keeps mean and variance.
+    (tfjs 4.22 sets them to ``+alpha * scale``, a sign slip that shifts the mean: see the README.)"""
+
+    def __init__(self, name: str, cls: str, rate: float, noise_shape: tuple[int, ...] | None) -> None:
+        super().__init__(name, cls)
+        self.rate, self.noise_shape = rate, noise_shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or not 0 < self.rate < 1:
+            return x
+        shape = self.noise_shape or tuple(x.shape)
+        kept = (torch.rand(shape, device=x.device) >= self.rate).to(x.dtype)
+        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
+        b = -a * alpha_p * self.rate
+        return (x * kept + (1 - kept) * alpha_p) * a + b
+
+
+@register("GaussianNoise")
+def _gaussian_noise(c: BuildContext) -> TfjsLayer:
+    return GaussianNoise(c.name, c.cls, float(c.opt("stddev", 0.0)))
+
+
+@register("GaussianDropout")
+def _gaussian_dropout(c: BuildContext) -> TfjsLayer:
+    return GaussianDropout(c.name, c.cls, float(c.opt("rate", 0.0)))
+
+
+@register("AlphaDropout")
+def _alpha_dropout(c: BuildContext) -> TfjsLayer:
+    shape = c.opt("noise_shape")
+    return AlphaDropout(c.name, c.cls, float(c.opt("rate", 0.0)), None if shape is None else tuple(int(s) for s in shape))
+
+
+# ---------------------------------------------------------------------------
+# Masking
+
+
+def attach_mask(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Attach a (batch, steps) keep-mask to ``y`` for the recurrent layer that consumes it.
+
+    tfjs propagates masks beside tensors; tfjs_codec.torch hands one from ``Masking`` or
+    ``Embedding(mask_zero)`` (or a recurrent layer returning sequences) to the recurrent
+    layer that takes the masked tensor directly.
+    """
+    y._tfjs_mask = mask  # type: ignore[attr-defined]
+    return y
+
+
+def mask_of(x: torch.Tensor) -> torch.Tensor | None:
+    """The keep-mask attached to ``x`` by :func:`attach_mask`, or None."""
+    return getattr(x, "_tfjs_mask", None)
+
+
+class Masking(TfjsLayer):
+    """Masking: zeroes the time steps whose features all equal ``mask_value`` and marks them masked.
+
+    The mask reaches the recurrent layer (or Bidirectional) that takes this layer's output
+    directly: there masked steps keep the previous output and state, as in tfjs.
+    """
+
+    def __init__(self, name: str, cls: str, mask_value: float) -> None:
+        super().__init__(name, cls)
+        self.mask_value = mask_value
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        keep = (x != self.mask_value).any(dim=-1, keepdim=True)
+        return attach_mask(x * keep.to(x.dtype), keep.squeeze(-1))
+
+
+@register("Masking")
+def _masking(c: BuildContext) -> TfjsLayer:
+    value = c.opt("mask_value", 0.0)
+    return Masking(c.name, c.cls, 0.0 if value is None else float(value))
+
+
+# ---------------------------------------------------------------------------
+# Keras classes tfjs cannot load
+
+#: Keras layer classes that tfjs-layers 4.22 does not register for deserialization
+#: (tf.loadLayersModel fails with "Unknown layer"), so no browser runs a model holding them.
+NOT_IN_TFJS = (
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast", "RandomCrop", "RandomHeight",
+    "RandomBrightness", "Normalization", "Discretization", "Hashing", "StringLookup", "IntegerLookup",
+    "TextVectorization", "EinsumDense", "MultiHeadAttention", "Attention", "AdditiveAttention", "Lambda",
+    "UnitNormalization", "GroupNormalization",
+)
+
+
+def _not_in_tfjs(c: BuildContext) -> TfjsLayer:
+    raise TfjsFormatError(
+        f"{c.cls} is not a layer class tfjs-layers 4.22 can deserialize (tf.loadLayersModel fails with "
+        f"'Unknown layer: {c.cls}'), so tfjs_codec.torch does not build it either", file=c.file, field=c.where,
+    )
+
+
+register(*NOT_IN_TFJS)(_not_in_tfjs)

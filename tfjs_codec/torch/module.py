@@ -108,6 +108,8 @@ def _lookup(model: Model, layer: str) -> dict[str, str]:
             var = parts[-1]
             if len(parts) == 2 or var not in by_var:
                 by_var[var] = name
+        if len(parts) >= 3 and parts[0] == layer:  # wrapped layers / RNN cells: the name below the layer's
+            by_var.setdefault("/".join(parts[1:]), name)
     return by_var
 
 

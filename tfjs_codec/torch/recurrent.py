@@ -16,13 +16,30 @@ Keras gate order. Recurrent cells follow Keras (``x`` the step input, ``h`` the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .registry import ActivationFn, BuildContext, Builder, TfjsLayer, maybe_param, param, register, to_numpy
+from torch import nn
 
-__all__ = ["Recurrent"]
+from ..errors import TfjsFormatError
+from .core import attach_mask, mask_of
+from .registry import (
+    ActivationFn,
+    BuildContext,
+    Builder,
+    TfjsLayer,
+    build_layer,
+    maybe_param,
+    param,
+    register,
+    same_pads,
+    to_numpy,
+)
+
+__all__ = ["Bidirectional", "ConvLSTM2D", "Recurrent", "StackedRecurrent", "TimeDistributed", "Wrapper"]
 
 
 class Recurrent(TfjsLayer):
@@ -58,8 +75,11 @@ class Recurrent(TfjsLayer):
                 f"layer {self.tfjs_name!r} ({self.tfjs_class}): dropout/recurrent_dropout are not implemented in "
                 "training mode by tfjs_codec.torch"
             )
+        mask = mask_of(x)
+        keep = None if mask is None else mask.to(x.dtype)
         if self.go_backwards:
             x = x.flip(1)
+            keep = None if keep is None else keep.flip(1)
         u = self.units
         bias_in = bias_rec = None
         if self.bias is not None:
@@ -73,6 +93,7 @@ class Recurrent(TfjsLayer):
         outs = []
         for t in range(x.shape[1]):
             xt = xs[:, t]
+            h_prev, c_prev = h, c
             if self.kind == "lstm":
                 z = xt + F.linear(h, self.weight_hh)
                 i, f, g, o = z.split(u, dim=-1)
@@ -90,9 +111,14 @@ class Recurrent(TfjsLayer):
                 h = z * h + (1 - z) * self.act(xh + F.linear(r * h, self.weight_hh[2 * u :]))
             else:
                 h = self.act(xt + F.linear(h, self.weight_hh))
+            if keep is not None:  # a masked step keeps the previous output and states (tfjs' rnn())
+                m = keep[:, t].unsqueeze(-1)
+                h = h * m + h_prev * (1 - m)
+                c = c * m + c_prev * (1 - m)
             outs.append(h)
         if self.return_sequences:
-            return torch.stack(outs, dim=1)
+            y = torch.stack(outs, dim=1)
+            return y if mask is None else attach_mask(y, mask)
         return h
 
     def export_tfjs(self) -> dict[str, np.ndarray]:
@@ -128,3 +154,277 @@ def _recurrent(kind: str) -> Builder:
 register("LSTM")(_recurrent("lstm"))
 register("GRU")(_recurrent("gru"))
 register("SimpleRNN")(_recurrent("simple"))
+
+
+# ---------------------------------------------------------------------------
+# Wrapped layers: RNN(cell), StackedRNNCells, Bidirectional, TimeDistributed
+
+
+class _Scope:
+    """The weight getter of a wrapped layer: ``var`` looked up under the first prefix that has it.
+
+    tfjs names a wrapped layer's weights ``wrapper/forward_lstm_LSTM1/kernel``,
+    ``rnn/RNNCell_0/kernel``; Keras ``wrapper/forward_lstm/lstm_cell/kernel``,
+    ``rnn/lstm_cell/kernel``. ``used`` records the relative name each var was found under.
+    """
+
+    def __init__(self, c: BuildContext, prefixes: list[str]) -> None:
+        self.c, self.prefixes = c, prefixes
+        self.used: dict[str, str] = {}
+
+    def __call__(self, var: str) -> np.ndarray | None:
+        for prefix in self.prefixes:
+            key = f"{prefix}/{var}" if prefix else var
+            array = self.c._get(key)
+            if array is not None:
+                self.used[var] = key
+                return array
+        return None
+
+
+_CELL_SCOPES = ("lstm_cell", "gru_cell", "simple_rnn_cell")
+
+
+class Wrapper(TfjsLayer):
+    """A layer holding other layers (``inner``), each with its weights under its own relative names."""
+
+    def __init__(self, name: str, cls: str, inner: list[TfjsLayer], scopes: list[_Scope]) -> None:
+        super().__init__(name, cls)
+        self.inner = nn.ModuleList(inner)
+        self._names = [dict(s.used) for s in scopes]
+        self.tfjs_vars = tuple(names[v] for layer, names in zip(inner, self._names, strict=True) for v in layer.tfjs_vars)
+
+    def export_tfjs(self) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        for layer, names in zip(self.inner, self._names, strict=True):
+            for var, array in layer.export_tfjs().items():
+                out[names[var]] = array
+        return out
+
+
+def _inner(c: BuildContext, key: str) -> tuple[str, str, dict[str, Any]]:
+    """(name, class, config) of the layer or cell a wrapper's config holds under ``key``."""
+    spec = c.opt(key)
+    if not isinstance(spec, dict) or not isinstance(spec.get("class_name"), str):
+        raise c.fail(key, f"= {spec!r} is not a {{class_name, config}} layer spec")
+    config = dict(spec.get("config") or {})
+    return str(config.get("name") or spec["class_name"]), spec["class_name"], config
+
+
+def _build_inner(c: BuildContext, cls: str, config: dict[str, Any], prefixes: list[str]) -> tuple[TfjsLayer, _Scope]:
+    scope = _Scope(c, prefixes)
+    layer = build_layer(f"{c.name}/{config.get('name', cls)}", cls, config, scope, file=c.file)
+    return layer, scope
+
+
+class TimeDistributed(Wrapper):
+    """TimeDistributed: the wrapped layer applied to every step (axis 1) of the input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[0], x.shape[1]
+        y = self.inner[0](x.reshape((b * t,) + tuple(x.shape[2:])))
+        return y.reshape((b, t) + tuple(y.shape[1:]))
+
+
+@register("TimeDistributed")
+def _time_distributed(c: BuildContext) -> TfjsLayer:
+    _, cls, config = _inner(c, "layer")
+    layer, scope = _build_inner(c, cls, config, ["", config.get("name", "")])
+    return TimeDistributed(c.name, c.cls, [layer], [scope])
+
+
+class Bidirectional(Wrapper):
+    """Bidirectional: the layer forwards and a copy backwards (``go_backwards`` flipped), the backward
+    sequence reversed back when sequences are returned, merged by ``merge_mode`` (``concat``, ``sum``,
+    ``ave``, ``mul``, or None: both outputs)."""
+
+    def __init__(self, name: str, cls: str, inner: list[TfjsLayer], scopes: list[_Scope], *, merge: str | None,
+                 return_sequences: bool) -> None:
+        super().__init__(name, cls, inner, scopes)
+        self.merge, self.return_sequences = merge, return_sequences
+
+    def forward(self, x: torch.Tensor) -> Any:
+        y, y_rev = self.inner[0](x), self.inner[1](x)
+        if self.return_sequences:
+            y_rev = y_rev.flip(1)
+        if self.merge == "concat":
+            out = torch.cat([y, y_rev], dim=-1)
+        elif self.merge == "sum":
+            out = y + y_rev
+        elif self.merge == "ave":
+            out = 0.5 * (y + y_rev)
+        elif self.merge == "mul":
+            out = y * y_rev
+        else:
+            return y, y_rev
+        mask = mask_of(x)
+        return out if mask is None or not self.return_sequences else attach_mask(out, mask)
+
+
+@register("Bidirectional")
+def _bidirectional(c: BuildContext) -> TfjsLayer:
+    name, cls, config = _inner(c, "layer")
+    merge = c.only("merge_mode", ("concat", "sum", "ave", "mul", None), "concat")
+    for key in ("return_state", "stateful"):
+        if config.get(key):
+            raise c.fail(key, "= True (of the wrapped layer) is not supported by tfjs_codec.torch")
+    layers, scopes = [], []
+    for direction, backwards in (("forward", bool(config.get("go_backwards"))), ("backward", not config.get("go_backwards"))):
+        prefix = f"{direction}_{name}"
+        layer, scope = _build_inner(c, cls, {**config, "go_backwards": backwards},
+                                    [prefix] + [f"{prefix}/{cell}" for cell in _CELL_SCOPES])
+        layers.append(layer)
+        scopes.append(scope)
+    return Bidirectional(c.name, c.cls, layers, scopes, merge=merge, return_sequences=bool(config.get("return_sequences")))
+
+
+class StackedRecurrent(Wrapper):
+    """RNN over StackedRNNCells: the cells run one after the other over the sequence (the same
+    values as stepping them together), the first one in the sequence's direction."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if mask_of(x) is not None:
+            raise RuntimeError(
+                f"layer {self.tfjs_name!r} ({self.tfjs_class}): masked inputs to stacked RNN cells are not supported "
+                "by tfjs_codec.torch"
+            )
+        for layer in self.inner:
+            x = layer(x)
+        return x
+
+
+_CELLS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple"}
+
+
+def _cell_list(c: BuildContext, spec: Any) -> list[dict[str, Any]]:
+    if isinstance(spec, list):
+        return spec
+    if isinstance(spec, dict) and spec.get("class_name") == "StackedRNNCells":
+        cells = (spec.get("config") or {}).get("cells")
+        if isinstance(cells, list):
+            return cells
+    if isinstance(spec, dict):
+        return [spec]
+    raise c.fail("cell", f"= {spec!r} is not a cell, a list of cells or StackedRNNCells")
+
+
+@register("RNN")
+def _rnn(c: BuildContext) -> TfjsLayer:
+    for key in ("return_state", "stateful"):
+        if c.opt(key):
+            raise c.fail(key, "= True is not supported by tfjs_codec.torch")
+    cells = _cell_list(c, c.opt("cell"))
+    layers, scopes = [], []
+    for i, spec in enumerate(cells):
+        cls = spec.get("class_name") if isinstance(spec, dict) else None
+        if cls not in _CELLS:
+            raise c.fail("cell", f"holds a {cls!r} cell; tfjs_codec.torch builds LSTMCell, GRUCell and SimpleRNNCell")
+        config = dict(spec.get("config") or {})
+        last = i == len(cells) - 1
+        config.update(
+            return_sequences=bool(c.opt("return_sequences", False)) if last else True,
+            go_backwards=bool(c.opt("go_backwards", False)) if i == 0 else False,
+        )
+        cell_name = str(config.get("name") or "")
+        prefixes = ["", cell_name] if len(cells) == 1 else [f"RNNCell_{i}", cell_name, f"stacked_rnn_cells/{cell_name}"]
+        scope = _Scope(c, prefixes)
+        ctx = BuildContext(c.name, c.cls, config, scope, c.file)
+        layers.append(_recurrent(_CELLS[cls])(ctx))
+        scopes.append(scope)
+    if len(layers) == 1:  # one cell: the plain recurrent layer, weights under the RNN's own name
+        return _single(c, layers[0], scopes[0])
+    return StackedRecurrent(c.name, c.cls, layers, scopes)
+
+
+def _single(c: BuildContext, layer: TfjsLayer, scope: _Scope) -> TfjsLayer:
+    return _Recurrent1(c.name, c.cls, [layer], [scope])
+
+
+class _Recurrent1(Wrapper):
+    """RNN holding one cell."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner[0](x)
+
+
+def _cell_refused(c: BuildContext) -> TfjsLayer:
+    raise TfjsFormatError(
+        "is an RNN cell, not a layer of a model: tfjs_codec.torch builds it inside the RNN layer that holds it "
+        "(its 'cell' option)", file=c.file, field=c.where,
+    )
+
+
+register("LSTMCell", "GRUCell", "SimpleRNNCell", "StackedRNNCells", "ConvLSTM2DCell")(_cell_refused)
+
+
+# ---------------------------------------------------------------------------
+# ConvLSTM2D
+
+
+class ConvLSTM2D(TfjsLayer):
+    """ConvLSTM2D (channels-last, (batch, time, H, W, C)): the LSTM equations with convolutions,
+    ``x * K`` with the layer's strides, padding and dilation, ``h * R`` with ``same`` padding and
+    stride 1; kernels (kh, kw, in, 4f) -> (4f, in, kh, kw), gates i, f, c, o."""
+
+    def __init__(
+        self, name: str, cls: str, *, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray | None,
+        strides: tuple[int, int], dilation: tuple[int, int], padding: str, act: ActivationFn, rec_act: ActivationFn,
+        return_sequences: bool, go_backwards: bool,
+    ) -> None:
+        super().__init__(name, cls)
+        self.weight = param(np.moveaxis(kernel, [-1, -2], [0, 1]))
+        self.weight_hh = param(np.moveaxis(recurrent, [-1, -2], [0, 1]))
+        self.bias = maybe_param(bias)
+        self.strides, self.dilation, self.padding = strides, dilation, padding
+        self.act, self.rec_act = act, rec_act
+        self.return_sequences, self.go_backwards = return_sequences, go_backwards
+        self.tfjs_vars = ("kernel", "recurrent_kernel") + (("bias",) if bias is not None else ())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.go_backwards:
+            x = x.flip(1)
+        b, t = x.shape[0], x.shape[1]
+        xs = x.reshape((b * t,) + tuple(x.shape[2:])).movedim(-1, 1)
+        if self.padding == "same":
+            xs = F.pad(xs, same_pads(xs.shape[2:], self.weight.shape[2:], self.strides, self.dilation))
+        xs = F.conv2d(xs, self.weight, self.bias, self.strides, 0, self.dilation)
+        xs = xs.reshape((b, t) + tuple(xs.shape[1:]))
+        f = self.weight_hh.shape[1]
+        h = x.new_zeros((b, f) + tuple(xs.shape[3:]))
+        c = torch.zeros_like(h)
+        pads = same_pads(h.shape[2:], self.weight_hh.shape[2:], (1, 1), (1, 1))
+        outs = []
+        for step in range(t):
+            z = xs[:, step] + F.conv2d(F.pad(h, pads), self.weight_hh)
+            i, fg, g, o = z.split(f, dim=1)
+            c = self.rec_act(fg) * c + self.rec_act(i) * self.act(g)
+            h = self.rec_act(o) * self.act(c)
+            outs.append(h.movedim(1, -1))
+        return torch.stack(outs, dim=1) if self.return_sequences else outs[-1]
+
+    def export_tfjs(self) -> dict[str, np.ndarray]:
+        out = {
+            "kernel": np.moveaxis(to_numpy(self.weight), [0, 1], [-1, -2]),
+            "recurrent_kernel": np.moveaxis(to_numpy(self.weight_hh), [0, 1], [-1, -2]),
+        }
+        if self.bias is not None:
+            out["bias"] = to_numpy(self.bias)
+        return out
+
+
+@register("ConvLSTM2D")
+def _conv_lstm2d(c: BuildContext) -> TfjsLayer:
+    c.channels_last()
+    for key in ("return_state", "stateful"):
+        if c.opt(key):
+            raise c.fail(key, "= True is not supported by tfjs_codec.torch")
+    if c.opt("dropout") or c.opt("recurrent_dropout"):
+        raise c.fail("dropout", "/ recurrent_dropout > 0 is not supported by tfjs_codec.torch")
+    strides, dilation = c.ints("strides", 2), c.ints("dilation_rate", 2)
+    return ConvLSTM2D(
+        c.name, c.cls, kernel=c.weight("kernel"), recurrent=c.weight("recurrent_kernel"),
+        bias=c.maybe("bias", c.opt("use_bias", True)), strides=strides, dilation=dilation,
+        padding=c.only("padding", ("valid", "same"), "valid"), act=c.activation("activation", "tanh"),
+        rec_act=c.activation("recurrent_activation", "hard_sigmoid"),
+        return_sequences=bool(c.opt("return_sequences", False)), go_backwards=bool(c.opt("go_backwards", False)),
+    )
