@@ -485,6 +485,7 @@ async function main() {
       }
     } catch (e) {
       console.error(`FAILED zoo_${name}: ${e.message.split('\n')[0]}`);
+      fs.rmSync(path.join(FIXTURES, `zoo_${name}`), {recursive: true, force: true});
       failed.push(name);
       continue;
     }

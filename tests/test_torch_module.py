@@ -166,12 +166,12 @@ def test_unsupported_option_names_layer_class_and_option(fixture_copy):
     from tfjs_codec import torch as tct
 
     folder = fixture_copy("browser_layers_conv2d")
-    _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(data_format="channels_first"))
+    _edit_topology(folder, lambda t: t["config"]["layers"][0]["config"].update(padding="full"))
     with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
         tct.to_module(model)
     assert str(err.value) == (
-        "model.json: layer 'c_same' (Conv2D): option 'data_format' = 'channels_first' is not supported "
-        "by tfjs_codec.torch (supported: 'channels_last', None)"
+        "model.json: layer 'c_same' (Conv2D): option 'padding' = 'full' is not supported "
+        "by tfjs_codec.torch (supported: 'valid', 'same')"
     )
 
 
@@ -180,10 +180,10 @@ def test_unsupported_layer_class(fixture_copy):
     from tfjs_codec import torch as tct
 
     folder = fixture_copy("browser_layers_conv2d")
-    _edit_topology(folder, lambda t: t["config"]["layers"][1].update(class_name="Conv3D"))
+    _edit_topology(folder, lambda t: t["config"]["layers"][1].update(class_name="MyCustomConv"))
     with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
         tct.to_module(model)
-    assert str(err.value) == "model.json: layer 'c_valid_s2' (Conv3D): layer class is not supported by tfjs_codec.torch"
+    assert str(err.value) == "model.json: layer 'c_valid_s2' (MyCustomConv): layer class is not supported by tfjs_codec.torch"
 
 
 def test_unsupported_activation_and_recurrent_option(fixture_copy):

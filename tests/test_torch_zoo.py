@@ -8,14 +8,13 @@ tfjs made after reloading the saved files.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, dir_bytes, require_torch
 
 import tfjs_codec as tc
-from conftest import FIXTURES, dir_bytes, require_torch
 
 #: Zoo fixtures with a recorded prediction.
 ZOO = sorted(p.parent.name for p in FIXTURES.glob("zoo_*/predict.json"))
@@ -39,7 +38,7 @@ def _run(net, inputs: list[np.ndarray]) -> list[np.ndarray]:
 
 def _close(got: list[np.ndarray], want: list[np.ndarray]) -> None:
     assert [g.shape for g in got] == [w.shape for w in want]
-    for g, w in zip(got, want):
+    for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 + 1e-5 * float(np.abs(w).max(initial=0.0)))
 
 
@@ -62,6 +61,12 @@ def _classes(layer_cfgs: list) -> set[str]:
 
 
 def test_the_zoo_has_a_fixture_for_every_class_tfjs_registers():
+    dirs = sorted(p.name for p in FIXTURES.glob("zoo_*") if p.is_dir())
+    assert len(dirs) >= 60
+    for case in dirs:  # every zoo model has tfjs' prediction (and the decoded weights)
+        names = {p.name for p in (FIXTURES / case).iterdir()}
+        assert {"model.json", "model.weights.bin", "expected.json", "expected.bin"} <= names, case
+        assert "tfjs_predict.json" in names or "predict.json" in names, case
     covered: set[str] = set()
     for case in sorted(p.parent.name for p in FIXTURES.glob("zoo_*/model.json")):
         topo = json.loads((FIXTURES / case / "model.json").read_text())["modelTopology"]

@@ -17,7 +17,16 @@ from .activations import linear
 from .registry import ActivationFn, BuildContext, Builder, Lambda, TfjsLayer, maybe_param, param, register, to_numpy
 
 __all__ = [
-    "NOT_IN_TFJS", "AlphaDropout", "Dense", "Dropout", "Embedding", "GaussianDropout", "GaussianNoise", "Masking", "attach_mask", "mask_of",
+    "NOT_IN_TFJS",
+    "AlphaDropout",
+    "Dense",
+    "Dropout",
+    "Embedding",
+    "GaussianDropout",
+    "GaussianNoise",
+    "Masking",
+    "attach_mask",
+    "mask_of",
 ]
 
 

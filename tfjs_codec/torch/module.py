@@ -68,7 +68,12 @@ class TfjsModule(nn.Module):
         for key, args in self._nodes:
             node = counts.get(key, 0)
             counts[key] = node + 1
-            values[(key, node, 0)] = self.layers[key](*[values[a] for a in args])
+            out = self.layers[key](*[values[a] for a in args])
+            if isinstance(out, tuple):  # a layer with several outputs (Bidirectional, merge_mode None)
+                for t, o in enumerate(out):
+                    values[(key, node, t)] = o
+            else:
+                values[(key, node, 0)] = out
         outs = tuple(values[r] for r in self._outputs)
         return outs[0] if len(outs) == 1 else outs
 
@@ -257,16 +262,16 @@ def to_module(model: Model) -> TfjsModule | GraphModule:
 
 def _toposort(nodes: list[tuple[str, list[_Ref]]], inputs: list[_Ref], file: str) -> list[tuple[str, list[_Ref]]]:
     """Order nodes so each runs after its inputs (node indices follow each layer's call order)."""
-    ready = set(inputs)
+    ready = {(r[0], r[1]) for r in inputs}
     pending = list(nodes)
     ordered = []
     counts: dict[str, int] = {}
     while pending:
         for i, (key, args) in enumerate(pending):
-            if all(a in ready for a in args):
+            if all((a[0], a[1]) in ready for a in args):
                 node = counts.get(key, 0)
                 counts[key] = node + 1
-                ready.add((key, node, 0))
+                ready.add((key, node))
                 ordered.append(pending.pop(i))
                 break
         else:

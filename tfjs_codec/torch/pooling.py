@@ -254,6 +254,5 @@ def _upsample_fn(x: torch.Tensor, *, size: tuple[int, int], method: str, channel
 @register("UpSampling2D")
 def _upsampling2d(c: BuildContext) -> TfjsLayer:
     method = c.only("interpolation", ("nearest", "bilinear"), "nearest")
-    return Lambda(c.name, c.cls, partial(
-        _upsample_fn, size=c.ints("size", 2, 2), method=method or "nearest", channels_first=data_format(c)
-    ))
+    sh, sw = c.ints("size", 2, 2)
+    return Lambda(c.name, c.cls, partial(_upsample_fn, size=(sh, sw), method=method or "nearest", channels_first=data_format(c)))

@@ -13,7 +13,6 @@ from functools import partial
 
 import torch
 
-
 from .pooling import resize_nhwc
 from .registry import BuildContext, Lambda, TfjsLayer, register
 

@@ -16,12 +16,11 @@ Keras gate order. Recurrent cells follow Keras (``x`` the step input, ``h`` the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from torch import nn
 
 from ..errors import TfjsFormatError
@@ -197,7 +196,7 @@ class Wrapper(TfjsLayer):
     def export_tfjs(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for layer, names in zip(self.inner, self._names, strict=True):
-            for var, array in layer.export_tfjs().items():
+            for var, array in cast(TfjsLayer, layer).export_tfjs().items():
                 out[names[var]] = array
         return out
 
@@ -420,7 +419,9 @@ def _conv_lstm2d(c: BuildContext) -> TfjsLayer:
             raise c.fail(key, "= True is not supported by tfjs_codec.torch")
     if c.opt("dropout") or c.opt("recurrent_dropout"):
         raise c.fail("dropout", "/ recurrent_dropout > 0 is not supported by tfjs_codec.torch")
-    strides, dilation = c.ints("strides", 2), c.ints("dilation_rate", 2)
+    sh, sw = c.ints("strides", 2)
+    dh, dw = c.ints("dilation_rate", 2)
+    strides, dilation = (sh, sw), (dh, dw)
     return ConvLSTM2D(
         c.name, c.cls, kernel=c.weight("kernel"), recurrent=c.weight("recurrent_kernel"),
         bias=c.maybe("bias", c.opt("use_bias", True)), strides=strides, dilation=dilation,
