@@ -186,7 +186,9 @@ def test_no_model_in_archive(tmp_path):
     archive = make_archive(tmp_path / "empty.zip", {"readme.txt": b"hi", "__MACOSX/._model.json": b"\0"}, "zip-stored")
     with pytest.raises(tc.TfjsFormatError) as info:
         tc.load(archive)
-    assert str(info.value) == "empty.zip: no model.json or *weights_manifest.json in the archive"
+    assert str(info.value) == (
+        "empty.zip: no model.json, *weights_manifest.json or other JSON file with a weightsManifest in the archive"
+    )
 
 
 def test_not_an_archive(tmp_path):
@@ -198,10 +200,17 @@ def test_not_an_archive(tmp_path):
 
 
 def test_options_are_checked_by_kind(tmp_path):
-    with pytest.raises(TypeError, match="member= applies to archives only"):
-        tc.load(FIXTURES / "browser_dense", member="model.json")
-    with pytest.raises(TypeError, match="unexpected option\\(s\\) for an archive: timeout"):
-        tc.load(FIXTURES / "teachable_machine" / "tm-my-image-model.zip", timeout=3)
+    local = FIXTURES / "browser_dense"
+    with pytest.raises(TypeError) as info:
+        tc.load(local, member="model.json")
+    assert str(info.value) == f"load(): member= applies to archives, not to {local}"
+    archive = FIXTURES / "teachable_machine" / "tm-my-image-model.zip"
+    with pytest.raises(TypeError) as info:
+        tc.load(archive, timeout=3)
+    assert str(info.value) == f"load(): timeout= applies to URLs, not to {archive}"
+    with pytest.raises(TypeError) as info:
+        tc.load("http://127.0.0.1:9/model.json", member="a/model.json")
+    assert str(info.value) == "load(): member= applies to archives, not to http://127.0.0.1:9/model.json"
 
 
 def test_cli_member_option(tmp_path):

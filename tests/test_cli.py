@@ -13,7 +13,7 @@ from conftest import FIXTURES, dir_bytes, model_files, same_bits
 
 import tfjs_codec as tc
 from tfjs_codec.cli import main
-from tfjs_codec.formats import read_safetensors, write_safetensors
+from tfjs_codec.weight_files import read_safetensors, write_safetensors
 
 
 def run(*argv):
@@ -173,7 +173,7 @@ def test_python_dash_m_and_help():
 
 
 def test_npz_weights_may_have_any_name(tmp_path):
-    from tfjs_codec.formats import read_npz, write_npz
+    from tfjs_codec.weight_files import read_npz, write_npz
 
     weights = {"file": np.arange(3, dtype=np.float32), "allow_pickle": np.ones(2, bool), "d/kernel": np.eye(2, dtype=np.float32)}
     write_npz(tmp_path / "w.npz", weights)

@@ -204,7 +204,7 @@ def test_200mb_single_line_json_is_refused_without_reading_it_all(tmp_path):
         tracemalloc.stop()
     assert message == (
         f"model.json: larger than {gzipped.MAX_MANIFEST_BYTES} bytes, the limit for a manifest "
-        "(raise tfjs_codec.gzipped.MAX_MANIFEST_BYTES to read it)"
+        "(pass max_manifest_bytes= to read a larger one)"
     )
     # at most the limit (+1 byte) is read, never the 200 MB, and nothing is parsed
     assert peak < gzipped.MAX_MANIFEST_BYTES + (8 << 20)
@@ -227,7 +227,7 @@ def test_gzip_bomb_model_json(tmp_path, monkeypatch):
     folder = make_model(tmp_path / "m", [], {}, text=bomb)
     assert load_error(folder) == (
         "model.json: larger than 1048576 bytes, the limit for a manifest "
-        "(raise tfjs_codec.gzipped.MAX_MANIFEST_BYTES to read it) once decompressed"
+        "(pass max_manifest_bytes= to read a larger one) once decompressed"
     )
 
 

@@ -30,7 +30,7 @@ import os, signal, sys
 sys.path.insert(0, sys.argv[1])
 import numpy as np
 import tfjs_codec as tc
-from tfjs_codec import writer
+from tfjs_codec import commit
 
 target, kill_at, shard_size = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 steps = [0]
@@ -52,7 +52,7 @@ model = tc.load(target)
 new = {name: np.asarray(model[name]) + np.ones((), model[name].dtype) for name in model.specs}
 for name in ("rename", "replace", "unlink", "fsync"):
     setattr(os, name, counted(getattr(os, name)))
-writer._FileSink.write = counted(writer._FileSink.write)
+commit._FileSink.write = counted(commit._FileSink.write)
 print("ready", flush=True)
 if kill_at < 0:
     import time

@@ -3,7 +3,7 @@
 ``model.json`` + ``*.bin`` shards, bit-exact with what tfjs-core's
 ``decodeWeights`` does in the browser, and quantization parameters bit-exact with
 the ``tensorflowjs`` converter. The on-disk format is described in
-:mod:`tfjs_codec.format`.
+:mod:`tfjs_codec.tfjs_format`.
 
     >>> import tfjs_codec as tc
     >>> with tc.load("fixtures/browser_dense") as model:        # doctest: +SKIP
@@ -15,12 +15,12 @@ PyTorch support lives in :mod:`tfjs_codec.torch`, imported only on request.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .manifest import WeightSpec
+from .model import Model
 from .quantization import dequantize, quantize
-from .reader import Model, decode_weights, load
+from .reader import decode_weights, load
 from .writer import encode_weights, save
 
 __all__ = [

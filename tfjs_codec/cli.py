@@ -4,53 +4,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
-from .dtypes import DTYPES
+from ._version import __version__
 from .errors import TfjsFormatError
-from .formats import WEIGHT_FILE_SUFFIXES, read_weights_file, write_weights_file
-from .manifest import ManifestGroup
-from .reader import Model, load
+from .manifest import ManifestGroup, stored_nbytes
+from .model import Model
+from .progress import ProgressLine
+from .reader import load
+from .sources import option_problem
 from .verify import verify
+from .weight_files import WEIGHT_FILE_SUFFIXES, read_weights_file, write_weights_file
 from .writer import save
 
 __all__ = ["main"]
-
-
-class Progress:
-    """A one-line progress display on a terminal; silent elsewhere."""
-
-    def __init__(self, label: str, stream: TextIO | None = None, enabled: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.label = label
-        self._last = 0.0
-
-    def __call__(self, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        pct = 100.0 * done / total if total else 100.0
-        self.stream.write(f"\r{self.label}: {_human(done)} / {_human(total)} ({pct:5.1f}%)")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
 
 
 def _describe(model: Model) -> dict[str, Any]:
@@ -81,7 +52,7 @@ def _describe(model: Model) -> dict[str, Any]:
         "sidecars": sorted(model.sidecars),
         "weights": rows,
         "total_weights": len(rows),
-        "total_elements": sum(_count(r["shape"]) for r in rows),
+        "total_elements": sum(math.prod(r["shape"]) for r in rows),
         "total_bytes": sum(r["bytes"] for r in rows),
     }
 
@@ -99,9 +70,7 @@ def _describe_manifest(source: str, document: Any, groups: Sequence[ManifestGrou
         offset: int | None = 0
         for entry in g.entries:
             q = entry.get("quantization")
-            itemsize = DTYPES[q["dtype"] if q else entry["dtype"]].itemsize
-            size = _count(entry["shape"])
-            nbytes = 0 if size == 0 else None if itemsize is None else size * itemsize
+            nbytes = stored_nbytes(entry)
             shards = [] if nbytes == 0 else list(g.paths) if len(g.paths) == 1 else None
             rows.append(
                 {
@@ -130,16 +99,9 @@ def _describe_manifest(source: str, document: Any, groups: Sequence[ManifestGrou
         "sidecars": [],
         "weights": rows,
         "total_weights": len(rows),
-        "total_elements": sum(_count(r["shape"]) for r in rows),
+        "total_elements": sum(math.prod(r["shape"]) for r in rows),
         "total_bytes": sum(known) if len(known) == len(rows) else None,
     }
-
-
-def _count(shape: Sequence[int]) -> int:
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 def _table(rows: list[list[str]], out: TextIO) -> None:
@@ -171,27 +133,27 @@ def _load_options(args: argparse.Namespace, path: str) -> dict[str, Any]:
     Raises:
         SystemExit: an option the kind of ``path`` does not take.
     """
-    from .sources import path_kind
-
-    options: dict[str, Any] = {}
-    if getattr(args, "member", None):
-        options["member"] = args.member
+    given: dict[str, Any] = {}
     if getattr(args, "no_cache", False):
-        options["cache_dir"] = False
+        given["cache_dir"] = False
     elif getattr(args, "cache_dir", None):
-        options["cache_dir"] = args.cache_dir
+        given["cache_dir"] = args.cache_dir
     if getattr(args, "offline", False):
-        options["offline"] = True
+        given["offline"] = True
     if getattr(args, "timeout", None) is not None:
-        options["timeout"] = args.timeout
-    kind = path_kind(path)
-    if "member" in options and kind != "archive":
-        raise SystemExit(f"tfjs-codec {args.command}: --member applies to archives, not to {path}")
-    url_only = sorted(k for k in options if k != "member")
-    if url_only and kind != "url":
-        flags = ", ".join("--" + k.replace("_", "-") for k in url_only)
-        verb = "applies" if len(url_only) == 1 else "apply"
-        raise SystemExit(f"tfjs-codec {args.command}: {flags} {verb} to URLs, not to {path}")
+        given["timeout"] = args.timeout
+    member = getattr(args, "member", None)
+    names = [*given, *(["member"] if member else [])]
+    problem = option_problem(path, names, lambda name: "--" + name.replace("_", "-"))
+    if problem is not None:
+        raise SystemExit(f"tfjs-codec {args.command}: {problem}")
+    options: dict[str, Any] = {}
+    if member:
+        options["member"] = member
+    if given:
+        from .sources.http_options import HttpOptions
+
+        options["http"] = HttpOptions().updated(given)
     return options
 
 
@@ -201,7 +163,8 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
     if is_url(args.model) and not args.probe:
         from .sources.http import read_manifest_url
 
-        fetched = read_manifest_url(args.model, **_load_options(args, args.model))
+        options = _load_options(args, args.model)
+        fetched = read_manifest_url(args.model, http=options.get("http"))
         info = _describe_manifest(fetched.url, fetched.document, fetched.groups)
     else:
         with load(args.model, **_load_options(args, args.model)) as model:
@@ -258,7 +221,7 @@ def _quantize_arg(value: str | None) -> Any:
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
     src, dst = Path(args.source), Path(args.dest)
     quantize = _quantize_arg(args.quantize)
-    progress = Progress(f"writing {dst.name}", enabled=None if not args.quiet else False)
+    progress = ProgressLine(f"writing {dst.name}", enabled=None if not args.quiet else False)
     if src.suffix.lower() in WEIGHT_FILE_SUFFIXES:
         if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
             raise SystemExit("tfjs-codec convert: one side must be a TensorFlow.js model")

@@ -21,7 +21,18 @@ from .dtypes import DTYPES, QUANTIZATION_DTYPES, STRING_LENGTH_DTYPE, WEIGHT_DTY
 from .errors import TfjsFormatError
 from .quantization import affine_scale_min
 
-__all__ = ["WeightSpec", "ManifestGroup", "parse_model_json", "parse_manifest", "layout_group", "check_path"]
+__all__ = [
+    "ManifestGroup",
+    "WeightSpec",
+    "check_path",
+    "group_nbytes",
+    "layout_group",
+    "looks_like_model_json",
+    "normalize_paths",
+    "parse_manifest",
+    "parse_model_json",
+    "stored_nbytes",
+]
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -127,6 +138,15 @@ def parse_model_json(text: bytes | str, file: str = "model.json") -> tuple[Any, 
     if manifest is None:
         raise TfjsFormatError("no 'weightsManifest' in the model", file=file, field="weightsManifest")
     return doc, manifest
+
+
+def looks_like_model_json(text: bytes) -> bool:
+    """True when ``text`` is a JSON object with a ``weightsManifest`` (nothing else is checked)."""
+    try:
+        doc = json.loads(text.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and "weightsManifest" in doc
 
 
 def parse_manifest(manifest: Any, file: str = "model.json") -> list[ManifestGroup]:
@@ -262,6 +282,31 @@ def _check_quantization(q: Any, dtype: str, *, file: str, name: str) -> None:
         raise TfjsFormatError(exc.reason, file=file, weight=name, field=exc.field) from None
 
 
+def stored_nbytes(entry: Mapping[str, Any]) -> int | None:
+    """The bytes a (validated) weight entry takes in its group's stream: its
+    element count times the size of its stored dtype (the quantization dtype
+    when quantized); 0 without elements; None for strings, whose size is in
+    their data (their length prefixes).
+    """
+    q = entry.get("quantization")
+    itemsize = DTYPES[q["dtype"] if q else entry["dtype"]].itemsize
+    size = math.prod(entry["shape"])
+    if size == 0:
+        return 0
+    return None if itemsize is None else size * itemsize
+
+
+def group_nbytes(entries: Sequence[Mapping[str, Any]]) -> int | None:
+    """The bytes a group's entries take together, or None when a string weight's size is unknown."""
+    total = 0
+    for entry in entries:
+        n = stored_nbytes(entry)
+        if n is None:
+            return None
+        total += n
+    return total
+
+
 def layout_group(
     group: ManifestGroup,
     total: int,
@@ -291,14 +336,12 @@ def layout_group(
     for entry in group.entries:
         name, dtype = entry["name"], entry["dtype"]
         shape = tuple(entry["shape"])
-        size = math.prod(shape)
         q = entry.get("quantization")
-        stored = q["dtype"] if q else dtype
-        itemsize = DTYPES[stored].itemsize
-        if itemsize is None:
-            nbytes = _string_nbytes(name, size, offset, total, read, file, _shard_list(group.paths))
+        fixed = stored_nbytes(entry)
+        if fixed is None:
+            nbytes = _string_nbytes(name, math.prod(shape), offset, total, read, file, _shard_list(group.paths))
         else:
-            nbytes = size * itemsize
+            nbytes = fixed
             if offset + nbytes > total:
                 raise TfjsFormatError(
                     f"needs {nbytes} bytes at offset {offset} of group {group.index}, "

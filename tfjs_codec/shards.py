@@ -25,7 +25,7 @@ import ctypes
 import mmap
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from .errors import TfjsFormatError
 
@@ -119,14 +119,33 @@ class GroupBuffer:
         last = bisect.bisect_right(self.starts, offset + nbytes - 1) - 1
         return range(first, last + 1)
 
+    def pieces(self, offset: int, nbytes: int) -> Iterator[tuple[int, int, int]]:
+        """``(shard index, start, end)`` within each shard, for bytes ``[offset, offset + nbytes)`` of the group."""
+        for i in self.shard_span(offset, nbytes):
+            lo = max(offset, self.starts[i]) - self.starts[i]
+            hi = min(offset + nbytes, self.starts[i + 1]) - self.starts[i]
+            yield i, lo, hi
+
+    def _zero_copy(self, index: int) -> bool:
+        """True when slices of ``_shard(index)`` are views of bytes already at hand."""
+        return True
+
+    def _range(self, index: int, lo: int, hi: int) -> memoryview | bytes:
+        """Bytes ``[lo, hi)`` of shard ``index``."""
+        return self._shard(index)[lo:hi]
+
     def view(self, offset: int, nbytes: int) -> memoryview:
         """Bytes ``[offset, offset + nbytes)`` of the group.
 
         A zero-copy view when the group is mapped contiguously or the range
-        lies inside one shard (writable when the shard is), otherwise a new
-        writable copy.
+        lies inside one mapped shard (writable when the shard is), otherwise a
+        new writable copy, assembled from the shards' pieces (fetched or
+        decompressed by subclasses as needed).
+
+        Raises:
+            TfjsFormatError: the range is not inside the group.
         """
-        if offset < 0 or offset + nbytes > self.total:
+        if offset < 0 or nbytes < 0 or offset + nbytes > self.total:
             raise TfjsFormatError(f"range [{offset}, {offset + nbytes}) is outside the group's {self.total} bytes")
         span = self.shard_span(offset, nbytes)
         if len(span) == 0:
@@ -134,16 +153,14 @@ class GroupBuffer:
         whole = self._whole(span)
         if whole is not None:
             return whole[offset : offset + nbytes]
-        if len(span) == 1:
+        if len(span) == 1 and self._zero_copy(span[0]):
             i = span[0]
             start = offset - self.starts[i]
             return self._shard(i)[start : start + nbytes]
         out = bytearray(nbytes)
         pos = 0
-        for i in span:
-            lo = max(offset, self.starts[i]) - self.starts[i]
-            hi = min(offset + nbytes, self.starts[i + 1]) - self.starts[i]
-            out[pos : pos + hi - lo] = self._shard(i)[lo:hi]
+        for i, lo, hi in self.pieces(offset, nbytes):
+            out[pos : pos + hi - lo] = self._range(i, lo, hi)
             pos += hi - lo
         return memoryview(out)
 
@@ -169,11 +186,9 @@ class MemoryGroup(GroupBuffer):
 class FileGroup(GroupBuffer):
     """A group whose shards are files, mapped (or read) lazily, one by one."""
 
-    def __init__(
-        self, paths: Sequence[str], names: Sequence[str], *, use_mmap: bool = True, manifest: str = "model.json"
-    ) -> None:
+    def __init__(self, paths: Sequence[str], names: Sequence[str], *, use_mmap: bool = True) -> None:
         sizes = []
-        for path, name in zip(paths, names, strict=False):
+        for path, name in zip(paths, names, strict=True):
             try:
                 st = os.stat(path)
             except FileNotFoundError:

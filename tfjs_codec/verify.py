@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic import TEMP_PREFIX
+from .arguments import check_arg
+from .decode import decode_weight
 from .errors import TfjsFormatError, TfjsFormatWarning
+from .leftovers import leftovers
 from .manifest import check_path
-from .reader import decode_weight, load
+from .reader import load
+
+if TYPE_CHECKING:
+    from .sources.http_options import HttpOptions
 
 __all__ = ["Report", "verify"]
 
-#: Names an interrupted save can leave: temporary files, converter-style shards,
-#: and the fresh names the writer gives shards when their names are taken.
 #: Elements per chunk when counting NaN and infinite values.
 _CHUNK = 1 << 20
-
-_ORPHAN_RE = re.compile(
-    r"^(" + re.escape(TEMP_PREFIX) + r".*\.tmp|group\d+-shard\d+of\d+(-[0-9a-f]{8})?\.bin|.+-[0-9a-f]{8}\.bin)$"
-)
 
 
 @dataclass
@@ -63,24 +61,38 @@ class Report:
         }
 
 
-def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False, **load_options: Any) -> Report:
+def verify(
+    path: str | os.PathLike[str],
+    *,
+    allow_nonfinite: bool = False,
+    member: str | None = None,
+    max_manifest_bytes: int | None = None,
+    http: HttpOptions | None = None,
+) -> Report:
     """Decode every weight of a model and report what is wrong with it.
 
     Args:
         path: as for :func:`tfjs_codec.load`.
         allow_nonfinite: do not count NaN/Inf values as problems (they are
             still counted in ``nonfinite``).
-        **load_options: passed to :func:`tfjs_codec.load` (``member=`` for
-            archives, the URL options for URLs).
+        member: as for :func:`tfjs_codec.load` (archives).
+        max_manifest_bytes: as for :func:`tfjs_codec.load`.
+        http: as for :func:`tfjs_codec.load` (URLs).
 
     Returns:
-        A :class:`Report`; ``report.ok`` is False when anything is wrong.
+        A :class:`Report`; ``report.ok`` is False when anything is wrong. Its
+        notes list the files an interrupted save left in the model's directory:
+        those the next save removes (the rule is in :mod:`tfjs_codec.leftovers`).
+
+    Raises:
+        TypeError: an argument of the wrong type, or an option the kind of path does not take.
     """
+    check_arg("verify", "allow_nonfinite", allow_nonfinite, bool, "a bool")
     report = Report(str(path))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TfjsFormatWarning)
-            model = load(path, warn_trailing=False, **load_options)
+            model = load(path, warn_trailing=False, member=member, max_manifest_bytes=max_manifest_bytes, http=http)
     except TfjsFormatError as exc:
         report.problems.append(str(exc))
         return report
@@ -103,9 +115,8 @@ def verify(path: str | os.PathLike[str], *, allow_nonfinite: bool = False, **loa
                         report.problems.append(f"weight {name!r}: {nan} NaN and {inf} infinite value(s)")
         if model.directory is not None:
             referenced = {check_path(p) for g in model.groups for p in g.paths}
-            for entry in sorted(model.directory.iterdir()):
-                if _ORPHAN_RE.match(entry.name) and entry.name not in referenced:
-                    report.notes.append(f"{entry.name}: not named by the manifest (left by an interrupted save?)")
+            for entry in leftovers(model.directory, model.file_name, referenced):
+                report.notes.append(f"{entry.name}: not named by the manifest (left by an interrupted save?)")
     return report
 
 

@@ -1,26 +1,9 @@
-"""Encode weights, cut them into shards and commit a model atomically.
+"""Encode weights, cut them into shards, and save models.
 
 Writing streams: each weight's bytes go to the current shard file as they are
 produced (quantized in bounded chunks), and no whole-model buffer is built.
-
-Commit protocol of :func:`save` (a crash at any point leaves the previous model
-loadable, bit-exact, or the new one complete, never a mix):
-
-1. every new shard is written to a temporary file in the target directory and
-   fsynced;
-2. a shard whose target name is free is renamed to it; one whose name is taken
-   by identical bytes is dropped (the existing file is kept, untouched); one
-   whose name is taken by other bytes gets a fresh name
-   (``group1-shard1of2-1a2b3c4d.bin``), since tfjs reads whatever ``paths`` says;
-3. the manifest is written to a temporary file, fsynced, and renamed over the
-   old one in one step; the directory is fsynced;
-4. only then are the old shards the old manifest named, and leftovers of
-   interrupted saves, deleted: temporary files, and shards named like this
-   model's (``x.bin`` or ``x-1a2b3c4d.bin`` for a model using either) that
-   neither this manifest nor any other ``*.json`` manifest in the directory names.
-
-A failure before step 3 removes what this save created. Saving over files that
-are currently mapped works: existing files are never written in place.
+:func:`save` hands the shards and the manifest to the commit protocol of
+:mod:`tfjs_codec.commit` (atomic: the old model or the new, never a mix).
 """
 
 from __future__ import annotations
@@ -29,26 +12,22 @@ import fnmatch
 import json
 import math
 import os
-import posixpath
-import re
-import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 import numpy as np
 
-from .atomic import TEMP_PREFIX, atomic_file
+from ._version import __version__
+from .arguments import check_arg, check_path
+from .commit import OpenShard, commit
 from .dtypes import DTYPES, QUANTIZATION_DTYPES, STRING_LENGTH_DTYPE, weight_dtype_of
 from .errors import TfjsFormatError, TfjsFormatWarning
-from .format import DEFAULT_SHARD_SIZE, MODEL_JSON, SHARD_NAME
-from .manifest import check_path, parse_manifest, parse_model_json
+from .manifest import parse_model_json, stored_nbytes
+from .model import Model
 from .quantization import _warn_float16_overflow, iter_quantized, quantization_metadata
-from .reader import Model, load
-
-if TYPE_CHECKING:
-    from concurrent.futures import Executor, Future
+from .tfjs_format import DEFAULT_SHARD_SIZE, MODEL_JSON, SHARD_NAME
 
 __all__ = ["save", "encode_weights", "QuantizeSpec"]
 
@@ -57,7 +36,6 @@ QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]  
 #: Bytes written per call when streaming a large buffer.
 WRITE_CHUNK = 1 << 22
 
-_TEMP_RE = re.compile(r"^" + re.escape(TEMP_PREFIX) + r".*\.tmp$")
 
 #: Lossless widenings applied without like (the rest is refused, never cast silently).
 _WIDEN = {"f": "float32", "i": "int32", "u": "int32", "b": "bool", "c": "complex64"}
@@ -218,7 +196,8 @@ def _item(
             if qdtype == "float16":
                 _warn_float16_overflow(contiguous, name)
             entry["quantization"] = meta
-            nbytes = contiguous.size * DTYPES[qdtype].itemsize  # type: ignore[operator]
+            nbytes = stored_nbytes(entry)
+            assert nbytes is not None  # a numeric dtype
             return _Item(entry, nbytes, lambda: iter_quantized(contiguous, meta))
     return _Item(entry, contiguous.nbytes, lambda: [contiguous] if contiguous.size else [])
 
@@ -377,7 +356,9 @@ def encode_weights(
             dtype has no lossless TensorFlow.js dtype (float64, int64, ...).
         ValueError: an unknown quantization dtype, a map matching a weight
             twice, or a shard_size that is not positive.
+        TypeError: an argument of the wrong type.
     """
+    _check_save_args("encode_weights", weights, quantize, shard_size)
     groups = _plan(weights, like=None, quantize=quantize, shard_size=shard_size)
     buffers: list[list[bytes]] = [[] for _ in groups]
     _stream(groups, lambda gi, si, n: _MemorySink(buffers[gi]), None)
@@ -387,7 +368,15 @@ def encode_weights(
 def _resolve_like(like: Model | str | os.PathLike[str] | None) -> tuple[Model | None, bool]:
     if like is None or isinstance(like, Model):
         return like, False
+    from .reader import load
+
     return load(like), True
+
+
+def _check_save_args(func: str, weights: Any, quantize: Any, shard_size: Any) -> None:
+    check_arg(func, "weights", weights, Mapping, "a mapping of name -> array (a dict, or a Model)")
+    check_arg(func, "quantize", quantize, (str, Mapping, type(None)), "None, a dtype name or a {dtype: patterns} mapping")
+    check_arg(func, "shard_size", shard_size, (int, type(None)), "an int or None")
 
 
 def save(
@@ -430,14 +419,23 @@ def save(
     Raises:
         TfjsFormatError: a weight missing, unknown, or of the wrong shape or dtype.
         OSError: the directory cannot be written; the previous model is intact.
+        TypeError: an argument of the wrong type (``tc.save(weights, "out")``).
+        ValueError: an unknown quantization dtype or a shard_size that is not positive.
 
     An ``out`` ending in ``.zip``, ``.tar``, ``.tar.gz`` (...) writes the model
     (manifest, shards, sidecars) into that archive, atomically; see
     :func:`tfjs_codec.sources.archive.save_archive`.
     """
-    from .sources.archive import is_archive_name, save_archive
+    check_path("save", "out", out)
+    _check_save_args("save", weights, quantize, shard_size)
+    check_arg("save", "like", like, (Model, str, os.PathLike, type(None)), "a Model, a path or None")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"save(): progress must be callable, got {type(progress).__name__}")
+    from .sources import is_archive_name
 
     if is_archive_name(out) and not Path(out).is_dir():
+        from .sources.archive import save_archive
+
         return save_archive(
             out,
             lambda work: save(work, weights, like=like, quantize=quantize, shard_size=shard_size, progress=progress),
@@ -451,11 +449,21 @@ def save(
         else:
             manifest_path = out_path / (like_model.path.name if like_model is not None and like_model.path else MODEL_JSON)
         manifest_path.parent.mkdir(parents=True, exist_ok=True)
-        if like_model is not None:
-            document: Any = _document_like(like_model, _manifest_of(groups))
-        else:
-            document = {"weightsManifest": _manifest_of(groups), "convertedBy": _generator()}
-        _commit(manifest_path, groups, document, like_model, progress)
+
+        def render(paths: Sequence[Sequence[str]]) -> bytes:
+            for group, final in zip(groups, paths, strict=True):
+                group.paths = list(final)
+            if like_model is not None:
+                document: Any = _document_like(like_model, _manifest_of(groups))
+            else:
+                document = {"weightsManifest": _manifest_of(groups), "convertedBy": _generator()}
+            return _manifest_bytes(document, like_model)
+
+        def write_shards(open_shard: OpenShard) -> None:
+            _stream(groups, open_shard, progress)
+
+        sidecars = like_model.sidecars if like_model is not None else {}
+        commit(manifest_path, [list(g.paths) for g in groups], write_shards, render, sidecars)
         return manifest_path
     finally:
         if opened and like_model is not None:
@@ -463,8 +471,6 @@ def save(
 
 
 def _generator() -> str:
-    from . import __version__
-
     return f"tfjs_codec {__version__}"
 
 
@@ -476,207 +482,8 @@ def _document_like(like: Model, manifest: list[dict[str, Any]]) -> Any:
     return document
 
 
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_SYNC_POOL: tuple[int, Executor] | None = None
-_SYNC_POOL_LOCK = threading.Lock()
-
-
-def _sync_pool() -> Executor:
-    """One thread that fsyncs finished shards while the next ones are written.
-
-    Made anew in a forked child (the parent's thread does not exist there).
-    """
-    global _SYNC_POOL
-    with _SYNC_POOL_LOCK:
-        if _SYNC_POOL is None or _SYNC_POOL[0] != os.getpid():
-            from concurrent.futures import ThreadPoolExecutor
-
-            _SYNC_POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="tfjs_codec-fsync"))
-        return _SYNC_POOL[1]
-
-
-class _FileSink:
-    """A new shard file; ``close`` hands its fsync to a worker thread, ``wait`` joins it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._f = open(path, "xb")
-        self._synced: Future[None] | None = None
-
-    def write(self, data: memoryview) -> None:
-        self._f.write(data)
-
-    def close(self) -> None:
-        if self._synced is None:
-            self._f.flush()
-            self._synced = _sync_pool().submit(self._sync_and_close)
-
-    def _sync_and_close(self) -> None:
-        try:
-            os.fsync(self._f.fileno())
-        finally:
-            self._f.close()
-
-    def wait(self) -> None:
-        """Block until the file is on disk and closed; re-raise an fsync failure."""
-        if self._synced is None:
-            self._f.close()
-        else:
-            self._synced.result()
-
-
-def _same_file_bytes(a: Path, b: Path) -> bool:
-    try:
-        if a.stat().st_size != b.stat().st_size:
-            return False
-        with open(a, "rb") as fa, open(b, "rb") as fb:
-            while True:
-                x = fa.read(1 << 20)
-                if x != fb.read(1 << 20):
-                    return False
-                if not x:
-                    return True
-    except OSError:
-        return False
-
-
-def _fresh_name(directory: Path, path: str) -> str:
-    stem, ext = posixpath.splitext(_unfresh(path))
-    while True:
-        candidate = f"{stem}-{os.urandom(4).hex()}{ext}"
-        if not (directory / candidate).exists():
-            return candidate
-
-
-def _old_shards(manifest_path: Path) -> set[str]:
-    try:
-        _, manifest = parse_model_json(manifest_path.read_bytes(), file=manifest_path.name)
-        return {check_path(p) for g in parse_manifest(manifest, file=manifest_path.name) for p in g.paths}
-    except (OSError, TfjsFormatError):
-        return set()
-
-
-def _commit(
-    manifest_path: Path,
-    groups: Sequence[_Group],
-    document: Any,
-    like: Model | None,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    directory = manifest_path.parent
-    token = os.urandom(4).hex()
-    temps: list[Path] = []
-    created: list[Path] = []
-    shard_temps: dict[tuple[int, int], Path] = {}
-
-    sinks: list[_FileSink] = []
-
-    def open_shard(gi: int, si: int, nbytes: int) -> _FileSink:
-        temp = directory / f"{TEMP_PREFIX}{token}-{gi}-{si}.tmp"
-        temps.append(temp)
-        shard_temps[(gi, si)] = temp
-        sinks.append(_FileSink(temp))
-        return sinks[-1]
-
-    old = _old_shards(manifest_path) if manifest_path.exists() else set()
-    committed = False
-    try:
-        try:
-            _stream(groups, open_shard, progress)
-        except BaseException:
-            for sink in sinks:
-                try:
-                    sink.wait()
-                except OSError:
-                    pass  # the first failure is the one to report
-            raise
-        for sink in sinks:  # every shard durable (and closed) before any rename
-            sink.wait()
-        for gi, group in enumerate(groups):
-            for si, want in enumerate(group.paths):
-                temp = shard_temps[(gi, si)]
-                rel = check_path(want)
-                target = directory / rel
-                if target.exists():
-                    if _same_file_bytes(temp, target):
-                        temp.unlink()
-                        continue
-                    rel = _fresh_name(directory, rel)
-                    group.paths[si] = rel
-                    target = directory / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(temp, target)
-                created.append(target)
-        if isinstance(document, list):  # fresh names may have changed the paths
-            document[:] = _manifest_of(groups)
-        else:
-            document["weightsManifest"] = _manifest_of(groups)
-        _write_file_atomic(manifest_path, _manifest_bytes(document, like))
-        committed = True  # from here on the new shards are the model: never remove them
-        if like is not None:
-            for name, data in like.sidecars.items():
-                target = directory / name
-                if not (target.is_file() and target.read_bytes() == data):
-                    _write_file_atomic(target, data)
-        _fsync_dir(directory)
-    except BaseException:
-        for path in temps + ([] if committed else created):
-            try:
-                path.unlink()
-            except OSError:
-                pass
-        raise
-    keep = {check_path(p) for g in groups for p in g.paths}
-    for rel in sorted(old - keep):
-        _remove_quietly(directory / rel)
-    elsewhere = None
-    bases = {_unfresh(p) for p in old | keep}
-    for leftover in directory.iterdir():
-        if _TEMP_RE.match(leftover.name):
-            _remove_quietly(leftover)
-        elif leftover.name not in keep and _unfresh(leftover.name) in bases and leftover.is_file():
-            # a shard of this model's name family left by a save that died (before its
-            # manifest was written, or while deleting the old shards), unless another
-            # manifest in this directory names it
-            if elsewhere is None:
-                elsewhere = _named_by_other_manifests(directory, manifest_path)
-            if leftover.name not in elsewhere:
-                _remove_quietly(leftover)
-
-
-def _unfresh(name: str) -> str:
-    """``group1-shard1of2.bin`` for ``group1-shard1of2-1a2b3c4d.bin`` (see :func:`_fresh_name`)."""
-    return re.sub(r"-[0-9a-f]{8}(\.[^./]*)?$", r"\1", name)
-
-
-def _named_by_other_manifests(directory: Path, manifest_path: Path) -> set[str]:
-    names: set[str] = set()
-    for other in directory.glob("*.json"):
-        if other.name == manifest_path.name or not other.is_file():
-            continue
-        names |= _old_shards(other)
-    return names
-
-
-def _remove_quietly(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        warnings.warn(f"{path.name}: could not remove the old file: {exc.strerror}", TfjsFormatWarning, stacklevel=4)
-
-
 def _manifest_bytes(document: Any, like: Model | None) -> bytes:
+    """``like``'s manifest bytes when the document is unchanged (byte-identical re-saves), else compact JSON."""
     if like is not None and like.path is not None and document == like.json:
         try:
             original = like.manifest_bytes if like.manifest_bytes is not None else like.path.read_bytes()
@@ -685,8 +492,3 @@ def _manifest_bytes(document: Any, like: Model | None) -> bytes:
         except (OSError, TfjsFormatError):
             pass
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _write_file_atomic(target: Path, data: bytes) -> None:
-    with atomic_file(target) as f:
-        f.write(data)

@@ -21,7 +21,6 @@ the whole archive rejected, as do encrypted zip members used by the model.
 
 from __future__ import annotations
 
-import io
 import mmap
 import os
 import posixpath
@@ -32,17 +31,18 @@ import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from ..atomic import TEMP_PREFIX, atomic_file
 from ..errors import TfjsFormatError
-from ..format import BARE_MANIFEST_SUFFIX, MODEL_JSON, SIDECAR_FILES
-from ..manifest import normalize_paths, parse_manifest, parse_model_json
+from ..gzipped import check_manifest_size, manifest_limit, manifest_text, read_bounded
+from ..manifest import looks_like_model_json, normalize_paths, parse_manifest, parse_model_json
+from ..model import Model
 from ..shards import GroupBuffer
+from ..tfjs_format import SIDECAR_FILES
+from . import ARCHIVE_SUFFIXES, is_archive_name, pick_manifest
 
-__all__ = ["ARCHIVE_SUFFIXES", "is_archive_name", "load_archive", "save_archive", "ArchiveGroup"]
-
-#: File name endings recognised as archives (case-insensitive).
-ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
+__all__ = ["ARCHIVE_SUFFIXES", "ArchiveGroup", "is_archive_name", "load_archive", "save_archive"]
 
 _WRITE_MODES = {
     ".zip": None,
@@ -58,14 +58,6 @@ _ZIP_LOCAL_HEADER = b"PK\x03\x04"
 _ZIP_LOCAL_HEADER_SIZE = 30
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00")
-
-
-def is_archive_name(path: Any) -> bool:
-    """True when ``path`` (str or PathLike) ends like an archive this module reads."""
-    if not isinstance(path, (str, os.PathLike)):
-        return False
-    name = os.fspath(path).lower()
-    return name.endswith(ARCHIVE_SUFFIXES)
 
 
 def _suffix(path: str) -> str:
@@ -218,6 +210,32 @@ class _Archive:
         """A copy of a member's bytes (decompressed, not kept)."""
         return bytes(self.whole(m)) if m.mapped_at is not None else self._read_all(m)
 
+    def read_manifest(self, m: _Member, limit: int) -> bytes:
+        """A manifest member's bytes, gunzipped when compressed, never reading more than ``limit + 1`` bytes.
+
+        Raises:
+            TfjsFormatError: the size the archive states, or the bytes read, over ``limit``.
+        """
+        file = posixpath.basename(m.name)
+        check_manifest_size(m.size, limit, file=file)
+        if m.mapped_at is not None:
+            data = bytes(self.whole(m))
+        else:
+            try:
+                with self._open_member(m) as f:
+                    data = read_bounded(f, limit, size_hint=m.size)
+            except (zipfile.BadZipFile, tarfile.TarError, OSError, EOFError, RuntimeError) as exc:
+                raise TfjsFormatError(f"cannot decompress (in {self.label}): {exc}", file=m.name) from None
+        return manifest_text(data, limit, file=file)
+
+    def _open_member(self, m: _Member) -> BinaryIO:
+        if self._zip is not None:
+            return self._zip.open(m.handle)  # type: ignore[return-value]
+        f = self._tar.extractfile(m.handle)
+        if f is None:
+            raise TfjsFormatError(f"not a regular file (in {self.label})", file=m.name)
+        return f  # type: ignore[return-value]
+
     def read_range(self, m: _Member, lo: int, hi: int) -> bytes:
         """Bytes ``[lo, hi)`` of a member, decompressing only what is needed."""
         if m.mapped_at is not None or self._zip is None or m.name in self._whole:
@@ -281,18 +299,11 @@ class ArchiveGroup(GroupBuffer):
     def _shard(self, index: int) -> memoryview:
         return self._archive.whole(self._members[index])
 
-    def view(self, offset: int, nbytes: int) -> memoryview:
-        if offset < 0 or offset + nbytes > self.total:
-            raise TfjsFormatError(f"range [{offset}, {offset + nbytes}) is outside the group's {self.total} bytes")
-        span = self.shard_span(offset, nbytes)
-        if not any(self._members[i].mapped_at is None for i in span):
-            return super().view(offset, nbytes)
-        out = bytearray()
-        for i in span:
-            lo = max(offset, self.starts[i]) - self.starts[i]
-            hi = min(offset + nbytes, self.starts[i + 1]) - self.starts[i]
-            out += self._archive.read_range(self._members[i], lo, hi)
-        return memoryview(out)
+    def _zero_copy(self, index: int) -> bool:
+        return self._members[index].mapped_at is not None
+
+    def _range(self, index: int, lo: int, hi: int) -> bytes:
+        return self._archive.read_range(self._members[index], lo, hi)
 
     def close(self) -> None:
         if not self._closed:
@@ -300,24 +311,29 @@ class ArchiveGroup(GroupBuffer):
             self._archive.release()
 
 
-def _find_manifest(archive: _Archive, member: str | None) -> str:
+def _find_manifest(archive: _Archive, member: str | None, limit: int) -> str:
     if member is not None:
         name = _check_member_name(member, archive.label)
         archive.member(name)
         return name
-    usable = [n for n in archive.members if not n.startswith("__MACOSX/")]
-    for test in (lambda n: posixpath.basename(n) == MODEL_JSON, lambda n: n.endswith(BARE_MANIFEST_SUFFIX)):
-        found = sorted(n for n in usable if test(n))
-        if len(found) == 1:
-            return found[0]
-        if found:
-            raise TfjsFormatError(
-                f"several models in the archive ({', '.join(found)}); pass member= to choose one", file=archive.label
-            )
-    raise TfjsFormatError(f"no {MODEL_JSON} or *{BARE_MANIFEST_SUFFIX} in the archive", file=archive.label)
+
+    def is_model_json(name: str) -> bool:
+        m = archive.members[name]
+        if m.size > limit:
+            return True  # cannot rule it out; loading it says it is too big
+        try:
+            return looks_like_model_json(archive.read_manifest(m, limit))
+        except TfjsFormatError:
+            return False
+
+    return pick_manifest(
+        archive.members, is_model_json, where=archive.label, what="the archive", choose="pass member= to choose one"
+    )
 
 
-def load_archive(path: str | os.PathLike[str], *, member: str | None = None, warn_trailing: bool = True) -> Any:
+def load_archive(
+    path: str | os.PathLike[str], *, member: str | None = None, warn_trailing: bool = True, max_manifest_bytes: int | None = None
+) -> Model:
     """Open a model inside an archive without extracting it.
 
     Args:
@@ -326,6 +342,9 @@ def load_archive(path: str | os.PathLike[str], *, member: str | None = None, war
         member: the manifest's member name, needed when the archive holds
             several models.
         warn_trailing: as for :func:`tfjs_codec.load`.
+        max_manifest_bytes: as for :func:`tfjs_codec.load`; the size the
+            archive states is checked before the member is read, and at most
+            that many bytes are decompressed.
 
     Returns:
         A :class:`tfjs_codec.Model` whose ``source`` is ``"ARCHIVE!MEMBER"``
@@ -334,15 +353,14 @@ def load_archive(path: str | os.PathLike[str], *, member: str | None = None, war
 
     Raises:
         TfjsFormatError: unreadable archive, zip-slip member names, no or
-            several manifests, a missing shard member, malformed manifest.
+            several manifests, a missing shard member, malformed or oversized manifest.
     """
-    from ..reader import Model
-
+    limit = manifest_limit(max_manifest_bytes)
     archive = _Archive(os.fspath(path))
     try:
-        name = _find_manifest(archive, member)
+        name = _find_manifest(archive, member, limit)
         file = posixpath.basename(name)
-        text = archive.read_bytes(archive.member(name))
+        text = archive.read_manifest(archive.member(name), limit)
         document, manifest = parse_model_json(text, file=file)
         groups = parse_manifest(manifest, file=file)
         root = posixpath.dirname(name)
@@ -360,7 +378,14 @@ def load_archive(path: str | os.PathLike[str], *, member: str | None = None, war
                 if full in archive.members:
                     sidecars[side] = archive.read_bytes(archive.members[full])
             model = Model(
-                document, groups, buffers, path=Path(archive.path) / name, sidecars=sidecars, warn_trailing=warn_trailing
+                document,
+                groups,
+                buffers,
+                path=Path(archive.path) / name,
+                sidecars=sidecars,
+                source=f"{archive.path}!{name}",
+                manifest_bytes=text,
+                warn_trailing=warn_trailing,
             )
         except BaseException:
             for b in buffers:
@@ -369,8 +394,6 @@ def load_archive(path: str | os.PathLike[str], *, member: str | None = None, war
     finally:
         archive.acquire()
         archive.release()  # closes it when no group holds it (an error above, or no groups)
-    model.source = f"{archive.path}!{name}"
-    model.manifest_bytes = text
     return model
 
 
@@ -391,7 +414,7 @@ def save_archive(out: str | os.PathLike[str], save_dir: Callable[[Path], Path]) 
     """
     target = Path(out)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tfjs_codec-", dir=target.parent) as tmp:
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX, dir=target.parent) as tmp:
         work = Path(tmp) / "model"
         manifest_path = save_dir(work)
         _, manifest = parse_model_json(manifest_path.read_bytes(), file=manifest_path.name)
@@ -399,39 +422,30 @@ def save_archive(out: str | os.PathLike[str], save_dir: Callable[[Path], Path]) 
         for g in parse_manifest(manifest, file=manifest_path.name):
             names += [p for p in normalize_paths(g.paths) if p not in names]
         names += [s for s in SIDECAR_FILES if (work / s).is_file()]
-        temp = Path(tmp) / "archive"
         mode = _WRITE_MODES[_suffix(target.name)]
-        if mode is None:
-            with zipfile.ZipFile(temp, "w", zipfile.ZIP_STORED) as z:
-                for n in names:
-                    zinfo = zipfile.ZipInfo(n, date_time=_FIXED_TIME)
-                    zinfo.external_attr = 0o644 << 16
-                    with open(work / n, "rb") as src, z.open(zinfo, "w", force_zip64=(work / n).stat().st_size >= 1 << 31) as dst:
-                        _copy(src, dst)
-        else:
-            with tarfile.open(temp, mode, format=tarfile.PAX_FORMAT) as t:  # type: ignore[call-overload]
-                for n in names:
-                    tinfo = tarfile.TarInfo(n)
-                    tinfo.size = (work / n).stat().st_size
-                    tinfo.mode = 0o644
-                    with open(work / n, "rb") as src:
-                        t.addfile(tinfo, src)
-        with open(temp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(temp, target)
-    if os.name == "posix":
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        with atomic_file(target) as f:
+            if mode is None:
+                with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as z:
+                    for n in names:
+                        zinfo = zipfile.ZipInfo(n, date_time=_FIXED_TIME)
+                        zinfo.external_attr = 0o644 << 16
+                        big = (work / n).stat().st_size >= 1 << 31
+                        with open(work / n, "rb") as src, z.open(zinfo, "w", force_zip64=big) as dst:
+                            _copy(src, dst)
+            else:
+                with tarfile.open(target.name, mode, fileobj=f, format=tarfile.PAX_FORMAT) as t:  # type: ignore[call-overload]
+                    for n in names:
+                        tinfo = tarfile.TarInfo(n)
+                        tinfo.size = (work / n).stat().st_size
+                        tinfo.mode = 0o644
+                        with open(work / n, "rb") as src:
+                            t.addfile(tinfo, src)
     return target
 
 
-def _copy(src: io.BufferedReader, dst: Any) -> None:
+def _copy(src: BinaryIO, dst: BinaryIO) -> None:
     while True:
         chunk = src.read(1 << 22)
         if not chunk:
             return
         dst.write(chunk)
-
