@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, dir_bytes, require_torch
+from conftest import FIXTURES, dir_bytes, model_files, require_torch
 
 import tfjs_codec as tc
 
 CONVERTER_GRAPH = FIXTURES / "tfjs_converter_graph_model"
+#: Graph models made by the tensorflowjs converter, with tfjs 4.22's outputs recorded
+#: (fixtures/make_graph_fixtures.py, js/record_graph_fixtures.mjs).
+GRAPH_FIXTURES = sorted(p.parent.name for p in FIXTURES.glob("graph_*/tfjs_outputs.json"))
+_NP = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
 
 
 def _tct():
@@ -140,3 +146,153 @@ def test_unsupported_op_options_are_listed_with_unsupported_ops(tmp_path):
         "node 'StatefulPartitionedCall/Relu' (_FusedMatMul): fused activation 'tanh' "
         "(tfjs knows relu, relu6, elu, prelu, leakyrelu, sigmoid)"
     )
+
+
+def _inputs(case):
+    torch = require_torch()
+    recs = json.loads((FIXTURES / case / "inputs.json").read_text())["inputs"]
+    names = [r["name"] for r in recs]
+    return names, [torch.tensor(np.asarray(r["data"], dtype=_NP[r["dtype"]]).reshape(r["shape"])) for r in recs]
+
+
+def _tfjs_outputs(case):
+    outs = json.loads((FIXTURES / case / "tfjs_outputs.json").read_text())["outputs"]
+    return [(o["name"], np.frombuffer(base64.b64decode(o["data_b64"]), dtype=_NP[o["dtype"]]).reshape(o["shape"])) for o in outs]
+
+
+def _close(got, want):
+    """tfjs' tolerance: 1e-4 + 1e-4 * max|y| for floats, exact for int32 / bool."""
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if want.dtype != np.float32:
+        return np.array_equal(got, want)
+    if not want.size:
+        return True
+    return float(np.abs(got - want).max()) <= 1e-4 + 1e-4 * float(np.abs(want).max())
+
+
+def test_graph_fixtures_are_there():
+    assert GRAPH_FIXTURES == [
+        "graph_convnet",
+        "graph_convnet_float16",
+        "graph_convnet_uint8",
+        "graph_nchw",
+        "graph_resize",
+        "graph_shapes",
+    ]
+
+
+@pytest.mark.parametrize("case", GRAPH_FIXTURES)
+def test_graph_fixture_matches_tfjs(case):
+    torch = require_torch()
+    tct = _tct()
+    with tc.load(FIXTURES / case) as model:
+        net = tct.to_module(model)
+    names, xs = _inputs(case)
+    assert net.input_names == names
+    want = _tfjs_outputs(case)
+    assert [r.rsplit(":", 1)[0] for r in net.output_refs] == [n for n, _ in want]
+    with torch.no_grad():
+        ys = net(*xs)
+    ys = ys if isinstance(ys, tuple) else (ys,)
+    bad = [n for (n, w), y in zip(want, ys, strict=True) if not _close(y.numpy(), w)]
+    assert bad == []
+
+
+def test_quantized_graph_weights_are_dequantized_as_tfjs_does():
+    tct = _tct()
+    for case in ("graph_convnet_uint8", "graph_convnet_float16"):
+        expected = json.loads((FIXTURES / case / "expected.json").read_text())["weights"]
+        blob = (FIXTURES / case / "expected.bin").read_bytes()
+        with tc.load(FIXTURES / case) as model:
+            net = tct.to_module(model)
+            assert {s.quantization["dtype"] for s in model.specs.values() if s.quantization} == {case.rsplit("_", 1)[1]}
+        state = net.tfjs_state()
+        for e in expected:
+            want = np.frombuffer(blob, dtype=_NP[e["dtype"]], count=int(np.prod(e["shape"])), offset=e["offset"])
+            assert np.array_equal(state[e["name"]].reshape(-1), want), e["name"]
+
+
+def test_graph_module_runs_under_no_grad_and_trains():
+    torch = require_torch()
+    tct = _tct()
+    with tc.load(FIXTURES / "graph_convnet") as model:
+        net = tct.to_module(model)
+    _, (x,) = _inputs("graph_convnet")
+    with torch.no_grad():
+        ref = net(x)
+    assert all(not y.requires_grad for y in ref)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        loss = sum(y.float().square().mean() for y in net(x))
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[2] < losses[0]
+    assert all(p.grad is not None for p in net.parameters())
+
+
+@pytest.mark.parametrize("case", ["graph_convnet_uint8", "graph_shapes"])
+def test_graph_save_module_unchanged_is_byte_identical(case, tmp_path):
+    tct = _tct()
+    with tc.load(FIXTURES / case) as model:
+        net = tct.to_module(model)
+        tct.save_module(tmp_path / "out", net, like=model)
+    assert dir_bytes(tmp_path / "out") == model_files(FIXTURES / case)
+
+
+def test_graph_module_structure():
+    torch = require_torch()
+    tct = _tct()
+    from tfjs_codec.torch.graph import GraphModule, supported_ops
+
+    with tc.load(FIXTURES / "graph_convnet") as model:
+        net = tct.to_module(model)
+    assert isinstance(net, GraphModule) and isinstance(net, torch.nn.Module) and not net.training
+    assert net.input_shapes == [[1, 12, 12, 3]] and net.input_dtypes == ["DT_FLOAT"]
+    assert str(net) == (
+        "GraphModule(inputs=['image'], outputs=['batchnorm', 'deconv', 'dense_relu', 'dense_sigmoid', 'elu', 'leaky', "
+        "'maxpool', 'plain_convs', 'prelu', 'softmax', 'softplus_tanh'], weights=39)"
+    )
+    called = {n.target.__name__ for n in net.graph.nodes if n.op == "call_function"}
+    assert {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "Conv2DBackpropInput"} <= called
+    assert "Identity" not in called  # aliased at build time
+    assert {"Conv2D", "MatMul", "ResizeBilinear", "StridedSlice"} <= set(supported_ops())
+    with pytest.raises(TypeError):
+        net()
+
+
+def test_graph_model_build_time_figure(tmp_path, capsys):
+    """A synthetic 10 MB graph (a chain of 40 256x256 fused matmuls): built and run; build time reported."""
+    torch = require_torch()
+    tct = _tct()
+    rng = np.random.default_rng(5)
+    weights, nodes = {}, [{"name": "x", "op": "Placeholder", "attr": {"dtype": {"type": "DT_FLOAT"}}}]
+    prev = "x"
+    for i in range(40):
+        weights[f"w{i}"] = (rng.standard_normal((256, 256)) / 16).astype(np.float32)
+        weights[f"b{i}"] = (rng.standard_normal(256) / 16).astype(np.float32)
+        for w in (f"w{i}", f"b{i}"):
+            nodes.append({"name": w, "op": "Const", "attr": {"dtype": {"type": "DT_FLOAT"}}})
+        fused = [base64.b64encode(b).decode() for b in (b"BiasAdd", b"Relu")]
+        attr = {"T": {"type": "DT_FLOAT"}, "fused_ops": {"list": {"s": fused}}, "num_args": {"i": "1"}}
+        nodes.append({"name": f"fc{i}", "op": "_FusedMatMul", "input": [prev, f"w{i}", f"b{i}"], "attr": attr})
+        prev = f"fc{i}"
+    path = tc.save(tmp_path / "big", weights)
+    doc = json.loads(path.read_text())
+    doc = {"format": "graph-model", "modelTopology": {"node": nodes}, **doc}
+    path.write_text(json.dumps(doc))
+    with tc.load(tmp_path / "big") as model:
+        start = time.perf_counter()
+        net = tct.to_module(model)
+        built = time.perf_counter() - start
+    x = rng.standard_normal((2, 256)).astype(np.float32)
+    want = x
+    for i in range(40):
+        want = np.maximum(want @ weights[f"w{i}"] + weights[f"b{i}"], 0)
+    with torch.no_grad():
+        got = net(torch.from_numpy(x)).numpy()
+    assert np.abs(got - want).max() <= 1e-4 + 1e-4 * np.abs(want).max()
+    with capsys.disabled():
+        print(f"\n[graph build] 10.5 MB graph, 121 nodes: to_module in {built * 1000:.0f} ms")

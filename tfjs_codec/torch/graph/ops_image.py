@@ -1,4 +1,4 @@
-"""Image ops: ResizeBilinear / ResizeNearestNeighbor, DepthToSpace / SpaceToDepth.
+"""Image ops: ResizeBilinear / ResizeNearestNeighbor, DepthToSpace.
 
 Resizing follows tfjs-backend-cpu 4.22 exactly (``ResizeBilinear.ts``,
 ``ResizeNearestNeighbor.ts``): source coordinates computed in float64 from
@@ -93,7 +93,7 @@ def _resize_nearest(node: Node, x: torch.Tensor, size: object) -> torch.Tensor:
     return x.index_select(1, rows).index_select(2, cols)
 
 
-@validator("DepthToSpace", "SpaceToDepth")
+@validator("DepthToSpace")
 def _check_d2s(node: Node) -> str | None:
     fmt = node.attr("data_format", "NHWC")
     return None if fmt == "NHWC" else f"data_format {fmt!r} (tfjs supports NHWC only)"
@@ -105,11 +105,3 @@ def _depth_to_space(node: Node, x: torch.Tensor) -> torch.Tensor:
     b, h, w, c = x.shape
     y = x.reshape(b, h, w, bs, bs, c // (bs * bs)).permute(0, 1, 3, 2, 4, 5)
     return y.reshape(b, h * bs, w * bs, c // (bs * bs))
-
-
-@register("SpaceToDepth")
-def _space_to_depth(node: Node, x: torch.Tensor) -> torch.Tensor:
-    bs = int(node.attr("block_size"))
-    b, h, w, c = x.shape
-    y = x.reshape(b, h // bs, bs, w // bs, bs, c).permute(0, 1, 3, 2, 4, 5)
-    return y.reshape(b, h // bs, w // bs, bs * bs * c)

@@ -2,7 +2,8 @@
 
 Semantics of tfjs-converter 4.22 (``arithmetic_executor``, ``basic_math_executor``,
 ``logical_executor``, ``reduction_executor``): int32 ``RealDiv``/``Div`` is a
-floor division, ``FloorMod`` takes the divisor's sign, reductions take their
+floor division and ``FloorDiv`` is int32 even on floats (tfjs-backend-cpu's
+kernel), ``FloorMod`` takes the divisor's sign, reductions take their
 axes from the second input and ``keep_dims`` from the attribute, ``ArgMax``/
 ``ArgMin`` return int32 (tfjs has no int64).
 """
@@ -38,14 +39,9 @@ register("Pow")(_binary(torch.pow))
 register("Atan2")(_binary(torch.atan2))
 
 
-@validator("BiasAdd")
-def _check_bias(node: Node) -> str | None:
-    fmt = node.attr("data_format", "NHWC")
-    return None if fmt == "NHWC" else f"data_format {fmt!r} (tfjs adds the bias on the last axis)"
-
-
 @register("BiasAdd")
 def _bias_add(node: Node, x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """A broadcast add, as tfjs (which ignores ``data_format``)."""
     return x + b
 
 
@@ -56,10 +52,10 @@ def _sqdiff(node: Node, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def floor_div(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """tfjs ``floorDiv``: ``floor(a / b)`` (int32 stays int32)."""
+    """tfjs ``floorDiv``: ``floor(a / b)``, always int32 (tfjs-backend-cpu's kernel output dtype)."""
     if _is_int(a) and _is_int(b):
-        return torch.div(a, b, rounding_mode="floor")
-    return torch.floor(a / b)
+        return torch.div(a, b, rounding_mode="floor").to(torch.int32)
+    return torch.floor(a / b).to(torch.int32)
 
 
 @register("RealDiv", "Div")

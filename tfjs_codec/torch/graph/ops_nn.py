@@ -1,9 +1,17 @@
 """Neural-network ops: convolutions (plain and fused), matmuls, pooling, batch norm, activations.
 
 Semantics are tfjs-converter 4.22's (``convolution_executor``,
-``matrices_executor``, ``normalization_executor``, ``basic_math_executor``),
-which are TensorFlow's for every attribute tfjs reads. Tensors stay in the
-graph's layout (NHWC unless ``data_format`` says NCHW); a NHWC input reaches
+``matrices_executor``, ``normalization_executor``, ``basic_math_executor``)
+with tfjs-backend-cpu's kernels, TensorFlow's for every attribute tfjs reads.
+Where tfjs departs from TensorFlow, this module does what tfjs does:
+
+- ``strides`` and ``dilations`` are read at positions 1 and 2 whatever the
+  ``data_format`` (for NCHW, TensorFlow reads positions 2 and 3);
+- ``data_format`` is honoured by ``Conv2D`` / ``_FusedConv2D`` only: the
+  depthwise convolutions, ``Conv2DBackpropInput``, pooling and
+  ``FusedBatchNorm`` compute as NHWC whatever it says.
+
+Tensors stay in the graph's layout; a NHWC input reaches
 torch's NCHW kernels as a permuted view (channels-last memory), so no copies.
 Kernels stay in their TensorFlow layout (``[kh, kw, in, out]``) and are permuted
 to torch's on the fly, so gradients land on the graph's own weights.
@@ -131,9 +139,9 @@ def _fmt(node: Node) -> str:
     return fmt.upper() if isinstance(fmt, str) else "NHWC"
 
 
-def _hw(values: list[int], fmt: str) -> tuple[int, int]:
-    """The (H, W) entries of a 4-list given in ``fmt`` order."""
-    return (values[2], values[3]) if fmt == "NCHW" else (values[1], values[2])
+def _hw(values: list[int]) -> tuple[int, int]:
+    """Entries 1 and 2 of a strides / dilations / ksize 4-list, as tfjs reads them (whatever the layout)."""
+    return (values[1], values[2])
 
 
 def _same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
@@ -158,15 +166,16 @@ def _pads(
     raise node.error(f"padding {padding!r} is not supported")
 
 
-def _check_conv(node: Node, *, fmt_ok: bool = True) -> str | None:
+def _check_conv(node: Node) -> str | None:
     padding = node.attr("padding", None)
     if padding not in ("SAME", "VALID", "EXPLICIT"):
         return f"padding {padding!r}"
     if padding == "EXPLICIT" and len(node.attr("explicit_paddings", [])) != 8:
         return "EXPLICIT padding without 8 explicit_paddings"
-    fmt = _fmt(node)
-    if fmt not in ("NHWC", "NCHW") or (fmt == "NCHW" and not fmt_ok):
-        return f"data_format {fmt!r} (tfjs reads this op as NHWC)" if fmt == "NCHW" else f"data_format {fmt!r}"
+    if _fmt(node) not in ("NHWC", "NCHW"):
+        return f"data_format {_fmt(node)!r}"
+    if len(node.attr("strides", [])) != 4 or len(node.attr("dilations", [1, 1, 1, 1])) != 4:
+        return "strides / dilations that are not 4-lists"
     return None
 
 
@@ -192,9 +201,9 @@ def _pad_nchw(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0) 
 
 def _conv_core(node: Node, x: torch.Tensor, w: torch.Tensor, *, depthwise: bool) -> tuple[torch.Tensor, str]:
     """The (unfused) convolution, output in NCHW, and the node's data format."""
-    fmt = _fmt(node)
-    strides = _hw(node.attr("strides"), fmt)
-    dil = _hw(node.attr("dilations", [1, 1, 1, 1]), fmt)
+    fmt = "NHWC" if depthwise else _fmt(node)  # tfjs-backend-cpu's depthwise kernels ignore data_format
+    strides = _hw(node.attr("strides"))
+    dil = _hw(node.attr("dilations", [1, 1, 1, 1]))
     xn = _to_nchw(x, fmt)
     kh, kw, cin, cout = w.shape
     pads = _pads(node, (xn.shape[2], xn.shape[3]), (kh, kw), strides, dil, fmt)
@@ -288,19 +297,17 @@ def _fused_depthwise(node: Node, x: torch.Tensor, w: torch.Tensor, *args: torch.
 
 @validator("Conv2DBackpropInput", "Conv2dTranspose")
 def _check_deconv(node: Node) -> str | None:
-    why = _check_conv(node, fmt_ok=False)
-    if why:
-        return why
-    if any(d != 1 for d in node.attr("dilations", [1, 1, 1, 1])):
-        return "dilations (tfjs conv2dTranspose has none)"
-    return None
+    return _check_conv(node)
 
 
 @register("Conv2DBackpropInput", "Conv2dTranspose")
 def _conv2d_transpose(node: Node, sizes: torch.Tensor, w: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
-    """The gradient of a SAME/VALID/EXPLICIT conv: ``input_sizes`` gives the output shape."""
+    """The gradient of a SAME/VALID/EXPLICIT conv: ``input_sizes`` gives the output shape.
+
+    As tfjs's ``conv2dTranspose``: NHWC, no dilations (both attributes ignored).
+    """
     out_shape = [int(v) for v in sizes.tolist()]
-    strides = _hw(node.attr("strides"), "NHWC")
+    strides = _hw(node.attr("strides"))
     kh, kw = int(w.shape[0]), int(w.shape[1])
     pads = _pads(node, (out_shape[1], out_shape[2]), (kh, kw), strides, (1, 1), "NHWC")
     weight = w.permute(3, 2, 0, 1)  # [dy channels, out channels, kh, kw]
@@ -356,17 +363,14 @@ def _check_pool(node: Node) -> str | None:
     padding = node.attr("padding", None)
     if padding not in ("SAME", "VALID"):
         return f"padding {padding!r}"
-    if _fmt(node) != "NHWC":
-        return f"data_format {_fmt(node)!r} (tfjs pools NHWC only)"
-    k, s = node.attr("ksize"), node.attr("strides")
-    if len(k) != 4 or len(s) != 4 or k[0] != 1 or k[3] != 1 or s[0] != 1 or s[3] != 1:
-        return f"ksize {k} / strides {s} (pooling over batch or channels)"
+    if len(node.attr("ksize", [])) != 4 or len(node.attr("strides", [])) != 4:
+        return "ksize / strides that are not 4-lists"
     return None
 
 
 def _pool_geometry(node: Node, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int], tuple[int, int], list[tuple[int, int]]]:
-    k = _hw(node.attr("ksize"), "NHWC")
-    s = _hw(node.attr("strides"), "NHWC")
+    k = _hw(node.attr("ksize"))
+    s = _hw(node.attr("strides"))
     xn = _to_nchw(x, "NHWC")
     pads = _pads(node, (xn.shape[2], xn.shape[3]), k, s, (1, 1), "NHWC")
     return xn, k, s, pads
@@ -400,8 +404,6 @@ def _avg_pool(node: Node, x: torch.Tensor) -> torch.Tensor:
 
 @validator("FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3")
 def _check_bn(node: Node) -> str | None:
-    if _fmt(node) != "NHWC":
-        return f"data_format {_fmt(node)!r} (tfjs normalizes the last axis)"
     if node.attr("is_training", False):
         return "is_training true (tfjs runs batch norm in inference mode only)"
     return None

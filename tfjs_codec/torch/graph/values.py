@@ -10,11 +10,13 @@ __all__ = ["ints", "scalar_int", "norm_axis", "as_tensor_like"]
 
 
 def ints(t: Any) -> list[int]:
-    """A shape / axis / size input as a list of Python ints (a scalar gives a 1-list)."""
+    """A shape / axis / size input as a flat list of Python ints (a scalar gives a 1-list)."""
     if isinstance(t, torch.Tensor):
-        v = t.tolist()
+        v = t.reshape(-1).tolist()
+    elif hasattr(t, "reshape"):
+        v = t.reshape(-1).tolist()
     else:
-        v = t.tolist() if hasattr(t, "tolist") else t
+        v = t
     if isinstance(v, (int, float, bool)):
         return [int(v)]
     return [int(x) for x in v]
