@@ -35,6 +35,8 @@ how to add a layer class and how the export half attaches.
 
 from __future__ import annotations
 
+from typing import Any
+
 try:
     import torch as _torch  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
@@ -46,9 +48,20 @@ from .ml5 import Ml5Meta, ml5_meta
 from .module import TfjsModule, save_module, to_module
 from .state import save_state_dict, state_dict
 
+
+def export(out: Any, module: Any, example_input: Any, **options: Any) -> Any:
+    """Write a torch module as a TensorFlow.js layers model; see :func:`tfjs_codec.torch.exporter.export`.
+
+    (Imported on first use: tracing pulls in torch.fx.)
+    """
+    from .exporter import export as _export
+
+    return _export(out, module, example_input, **options)
+
 __all__ = [
     "Ml5Meta",
     "TfjsModule",
+    "export",
     "ml5_meta",
     "save_module",
     "save_state_dict",

@@ -1,0 +1,312 @@
+"""Trace a torch module and turn its graph into a Keras functional topology.
+
+The module is traced with ``torch.fx`` (standard ``torch.nn`` layers stay whole
+calls) and run once on the example input, so every node's concrete output
+(shapes, the ints of ``x.size(0)``) is known. Each node is then handed to the
+handler of its module type (:data:`MODULES`), function (:data:`FUNCTIONS`) or
+tensor method (:data:`METHODS`), which adds Keras layers to a
+:class:`~tfjs_codec.torch.export.graph.KerasGraph` and returns the node's
+:class:`~tfjs_codec.torch.export.graph.Value`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from .graph import KerasGraph, Value, channels_last, identity, refuse
+
+__all__ = ["Call", "Exporter", "FUNCTIONS", "METHODS", "MODULES", "Handler"]
+
+
+@dataclass
+class Call:
+    """One node of the traced graph, as a handler sees it.
+
+    Attributes:
+        node: the fx node.
+        where: how errors name it: ``node 'features.0' (Conv2d)``.
+        base: the name its Keras layers are named after (the qualified name).
+        args / kwargs: the node's arguments, fx nodes replaced by their values.
+        module: the called module (``call_module`` nodes), else None.
+        out: the node's concrete output on the example input.
+    """
+
+    node: fx.Node
+    where: str
+    base: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    module: nn.Module | None
+    out: Any
+    graph: KerasGraph = field(repr=False, default_factory=KerasGraph)
+
+    def arg(self, i: int, name: str, default: Any = None) -> Any:
+        """Positional argument ``i`` or keyword ``name``."""
+        if len(self.args) > i:
+            return self.args[i]
+        return self.kwargs.get(name, default)
+
+    def tensor(self, i: int = 0, name: str = "input") -> Value:
+        """Argument ``i`` (or keyword ``name``), which must be a tensor of the graph."""
+        v = self.arg(i, name)
+        if not isinstance(v, Value):
+            raise self.fail(f"argument {name!r} is {_describe(v)}, not a tensor computed from the model's input")
+        return v
+
+    @property
+    def out_shape(self) -> tuple[int, ...]:
+        if not isinstance(self.out, torch.Tensor):
+            raise self.fail("does not return a tensor")
+        return tuple(self.out.shape)
+
+    def fail(self, reason: str) -> Exception:
+        return refuse(self.where, reason)
+
+    def add(self, suffix: str, class_name: str, config: dict[str, Any], inputs: list[Value], weights: Any = None) -> Any:
+        """Add a layer named after this node (``base`` + ``suffix``) on ``inputs``' Keras tensors."""
+        return self.graph.add(self.base + suffix, class_name, config, [v.ref for v in inputs], weights)
+
+
+#: A node handler: (exporter, call) -> the node's value.
+Handler = Callable[["Exporter", Call], Any]
+
+#: torch module class -> handler (looked up along the class's MRO).
+MODULES: dict[type, Handler] = {}
+#: function (``torch.cat``, ``F.relu``, ``operator.add``) -> handler.
+FUNCTIONS: dict[Any, Handler] = {}
+#: tensor method name (``view``) -> handler.
+METHODS: dict[str, Handler] = {}
+
+#: Module classes whose calls need the input channels-last (decides an input's layout).
+CHANNELS_FIRST_MODULES: tuple[type, ...] = (
+    nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
+    nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.ZeroPad2d, nn.Upsample, nn.UpsamplingNearest2d,
+)
+
+
+def _describe(v: Any) -> str:
+    if isinstance(v, torch.Tensor):
+        return f"a constant tensor of shape {list(v.shape)}"
+    return repr(v) if not isinstance(v, (list, tuple)) else f"{type(v).__name__} {v!r}"
+
+
+def _fn_name(target: Any) -> str:
+    mod = getattr(target, "__module__", None) or ""
+    name = getattr(target, "__name__", repr(target))
+    if mod in ("_operator", "operator"):
+        return f"operator.{name}"
+    if mod.startswith("torch.nn.functional") or mod == "torch.nn.functional":
+        return f"F.{name}"
+    if mod.startswith("torch") or mod == "":
+        return f"torch.{name}"
+    return f"{mod}.{name}"
+
+
+def tfjs_layer_class() -> type[nn.Module]:
+    """The base class of the layers :func:`~tfjs_codec.torch.to_module` builds."""
+    try:
+        from ..registry import TfjsLayer
+    except ImportError:  # before the registry split
+        from ..layers import TfjsLayer  # type: ignore[no-redef]
+    return TfjsLayer
+
+
+class _Tracer(fx.Tracer):
+    """Keeps ``torch.nn`` layers (and tfjs_codec's own layers) as single calls."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return isinstance(m, tfjs_layer_class()) or super().is_leaf_module(m, module_qualified_name)
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph once and keeps every node's output."""
+
+    def __init__(self, gm: fx.GraphModule) -> None:
+        super().__init__(gm)
+        self.outputs: dict[fx.Node, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        out = super().run_node(n)
+        self.outputs[n] = out
+        return out
+
+
+def trace(module: nn.Module) -> fx.GraphModule:
+    """``module`` traced with torch.fx, standard layers kept whole.
+
+    Raises:
+        TfjsFormatError: the module's forward does not trace (data-dependent
+            control flow, unsupported Python); the message says what fx said.
+    """
+    tracer = _Tracer()
+    try:
+        graph = tracer.trace(module)
+    except Exception as exc:  # fx raises many kinds (TraceError, TypeError, NotImplementedError...)
+        raise refuse(
+            f"module {type(module).__name__}",
+            f"torch.fx cannot trace its forward ({type(exc).__name__}: {exc}); export needs a forward whose "
+            "operations do not depend on tensor values",
+        ) from None
+    name = module.__class__.__name__
+    return fx.GraphModule(tracer.root, graph, name)
+
+
+class Exporter:
+    """Turns one traced module into a Keras graph.
+
+    Args:
+        module: the module (eval mode).
+        examples: example inputs, in the module's own layout.
+        channels_last: hold image / sequence-of-channels inputs and outputs channels-last.
+    """
+
+    def __init__(self, module: nn.Module, examples: tuple[torch.Tensor, ...], *, channels_last: bool) -> None:
+        self.module = module
+        self.examples = examples
+        self.channels_last = channels_last
+        self.graph = KerasGraph()
+        self.input_perms: list[tuple[int, ...]] = []
+        self.output_perms: list[tuple[int, ...]] = []
+        self.outputs: list[Value] = []
+        self.single_output = True
+
+    # -- driver ----------------------------------------------------------------
+
+    def run(self) -> None:
+        gm = trace(self.module)
+        rec = _Recorder(gm)
+        with torch.no_grad():
+            rec.run(*self.examples)
+        placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+        if len(placeholders) != len(self.examples):
+            raise refuse(
+                f"module {type(self.module).__name__}",
+                f"forward takes {len(placeholders)} input(s), example_input gives {len(self.examples)}",
+            )
+        env: dict[fx.Node, Any] = {}
+        for n in gm.graph.nodes:
+            if n.op == "placeholder":
+                env[n] = self._input(n, rec.outputs[n])
+            elif n.op == "output":
+                self._output(n, env)
+            else:
+                env[n] = self._node(gm, n, env, rec.outputs[n])
+
+    def _input(self, n: fx.Node, example: Any) -> Value:
+        if not isinstance(example, torch.Tensor):
+            raise refuse(f"input {n.name!r}", f"is {_describe(example)}, not a tensor")
+        shape = tuple(example.shape)
+        if len(shape) < 2:
+            raise refuse(f"input {n.name!r}", f"has shape {list(shape)}: an input needs a batch axis and at least one more")
+        perm = identity(len(shape))
+        if self.channels_last and len(shape) >= 3 and self._feeds_channels_first(n):
+            perm = channels_last(len(shape))
+        ref = self.graph.input(n.name, [shape[a] for a in perm[1:]])
+        self.input_perms.append(perm)
+        integer = not (example.is_floating_point() or example.is_complex())
+        return Value(ref, shape, perm, integer=integer)
+
+    def _feeds_channels_first(self, n: fx.Node) -> bool:
+        """Does the input go (through dropout/identity) into a layer that works on (N, C, ...)?"""
+        from . import ops
+
+        seen, todo = set(), list(n.users)
+        while todo:
+            u = todo.pop()
+            if u in seen:
+                continue
+            seen.add(u)
+            if u.op == "call_module":
+                m = self.module.get_submodule(str(u.target))
+                if isinstance(m, CHANNELS_FIRST_MODULES):
+                    return True
+                if isinstance(m, (nn.Dropout, nn.Identity, nn.Dropout2d, nn.Dropout1d)):
+                    todo.extend(u.users)
+            elif u.op == "call_function" and u.target in ops.CHANNELS_FIRST_FUNCTIONS:
+                return True
+        return False
+
+    def _node(self, gm: fx.GraphModule, n: fx.Node, env: dict[fx.Node, Any], out: Any) -> Any:
+        args = fx.node.map_aggregate(n.args, lambda a: env[a] if isinstance(a, fx.Node) else a)
+        kwargs = fx.node.map_aggregate(n.kwargs, lambda a: env[a] if isinstance(a, fx.Node) else a)
+        assert isinstance(args, tuple) and isinstance(kwargs, dict)
+        module: nn.Module | None = None
+        handler: Handler | None = None
+        if n.op == "call_module":
+            module = gm.get_submodule(str(n.target))
+            where = f"node {str(n.target)!r} ({type(module).__name__})"
+            base = str(n.target)
+            for cls in type(module).__mro__:
+                if cls in MODULES:
+                    handler = MODULES[cls]
+                    break
+            why = f"torch module {type(module).__name__} is not supported by tfjs_codec.torch.export"
+        elif n.op == "call_function":
+            where = f"node {n.name!r} ({_fn_name(n.target)})"
+            base = n.name
+            handler = FUNCTIONS.get(n.target)
+            why = f"function {_fn_name(n.target)} is not supported by tfjs_codec.torch.export"
+        elif n.op == "call_method":
+            where = f"node {n.name!r} (Tensor.{n.target})"
+            base = n.name
+            handler = METHODS.get(str(n.target))
+            why = f"tensor method .{n.target}() is not supported by tfjs_codec.torch.export"
+        else:  # get_attr
+            where = f"node {n.name!r} (attribute {n.target})"
+            if not isinstance(out, torch.Tensor):
+                return out
+            raise refuse(
+                where,
+                f"the forward uses the tensor attribute {n.target!r} directly; only calls of supported modules and "
+                "functions on the input can be exported (a constant tensor has no Keras layer)",
+            )
+        call = Call(n, where, base, args, kwargs, module, out, self.graph)
+        if not _uses_graph(args, kwargs):
+            if isinstance(out, torch.Tensor):
+                raise call.fail("computes a tensor that does not depend on the input (a constant has no Keras layer)")
+            return out  # constants: sizes, ints
+        if handler is None:
+            if isinstance(out, (int, float, torch.Size)) and not isinstance(out, bool) or _is_int_tuple(out):
+                return out  # x.size(0), x.dim(), ...: plain numbers
+            raise call.fail(why)
+        return handler(self, call)
+
+    def _output(self, n: fx.Node, env: dict[fx.Node, Any]) -> None:
+        result = fx.node.map_aggregate(n.args[0], lambda a: env[a] if isinstance(a, fx.Node) else a)
+        items = list(result) if isinstance(result, (tuple, list)) else [result]
+        self.single_output = not isinstance(result, (tuple, list))
+        for i, v in enumerate(items):
+            if not isinstance(v, Value):
+                raise refuse(f"output {i}", f"is {_describe(v)}, not a tensor computed from the input")
+            if self.channels_last:
+                full = v.perm if len(v.perm) == v.rank else None
+                if full not in (identity(v.rank), channels_last(v.rank)):
+                    v = self.graph.layout(v, identity(v.rank), f"output_{i}")
+            else:
+                v = self.graph.layout(v, identity(v.rank), f"output_{i}")
+            self.outputs.append(v)
+            self.output_perms.append(v.perm)
+
+
+def _uses_graph(args: Any, kwargs: Any) -> bool:
+    found = False
+
+    def visit(a: Any) -> Any:
+        nonlocal found
+        if isinstance(a, Value) or hasattr(a, "is_rnn_value"):
+            found = True
+        return a
+
+    fx.node.map_aggregate(args, visit)
+    fx.node.map_aggregate(kwargs, visit)
+    return found
+
+
+def _is_int_tuple(v: Any) -> bool:
+    return isinstance(v, tuple) and all(isinstance(x, int) for x in v)
