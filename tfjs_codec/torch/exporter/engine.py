@@ -124,6 +124,24 @@ class _Tracer(fx.Tracer):
         return isinstance(m, tfjs_layer_class()) or super().is_leaf_module(m, module_qualified_name)
 
 
+class _Root(nn.Module):
+    """Holds a single layer so that tracing sees a call of it (named after its class)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.name = _snake(type(layer).__name__)
+        self.add_module(self.name, layer)
+
+    def forward(self, x: Any) -> Any:
+        return getattr(self, self.name)(x)
+
+
+def _snake(name: str) -> str:
+    import re
+
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
 class _Recorder(fx.Interpreter):
     """Runs the traced graph once and keeps every node's output."""
 
@@ -145,6 +163,8 @@ def trace(module: nn.Module) -> fx.GraphModule:
             control flow, unsupported Python); the message says what fx said.
     """
     tracer = _Tracer()
+    if tracer.is_leaf_module(module, ""):  # a bare nn.Conv2d...: trace a container holding it
+        module = _Root(module)
     try:
         graph = tracer.trace(module)
     except Exception as exc:  # fx raises many kinds (TraceError, TypeError, NotImplementedError...)
@@ -179,7 +199,7 @@ class Exporter:
     # -- driver ----------------------------------------------------------------
 
     def run(self) -> None:
-        gm = trace(self.module)
+        gm = self.gm = trace(self.module)
         rec = _Recorder(gm)
         with torch.no_grad():
             rec.run(*self.examples)
@@ -223,7 +243,7 @@ class Exporter:
                 continue
             seen.add(u)
             if u.op == "call_module":
-                m = self.module.get_submodule(str(u.target))
+                m = self.gm.get_submodule(str(u.target))
                 if isinstance(m, CHANNELS_FIRST_MODULES):
                     return True
                 if isinstance(m, (nn.Dropout, nn.Identity, nn.Dropout2d, nn.Dropout1d)):

@@ -154,8 +154,7 @@ def global_pool(call: Call, x: Value, dims: Sequence[int], keepdim: bool, op: st
     cls = ("GlobalAveragePooling" if op == "avg" else "GlobalMaxPooling") + f"{len(dims)}D"
     config: dict[str, Any] = {"data_format": "channels_last"} if len(dims) == 2 else {}
     ref = call.add("", cls, config, [x])
-    shape = call.out_shape
-    return x.with_(ref=ref, shape=shape, perm=(0, kept[0]) if keepdim or len(shape) == 2 else (0, 1))
+    return x.with_(ref=ref, shape=call.out_shape, perm=(0, kept[0]) if keepdim else (0, 1))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,144 @@
+"""tct.export: every supported operation and six architectures, loaded by tfjs 4.22 in Node.
+
+All exports of this module are predicted by ONE Node process (js/predict_many.mjs),
+so the module costs one tfjs start-up. Each export is compared with torch:
+float32 exports with the module itself, uint8 / float16 ones with torch on the
+dequantized weights (the written model rebuilt by ``to_module``), within
+``1e-5 + 1e-5 * max|y|``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tfjs_codec as tc
+from conftest import JS, require_node, require_torch
+
+
+QUANTIZED = ("uint8", "float16")
+
+
+def _cases():
+    require_torch()
+    import export_cases
+
+    return export_cases
+
+
+def tolerance(want: np.ndarray) -> float:
+    return 1e-5 + 1e-5 * float(np.abs(want).max(initial=0.0))
+
+
+def tfjs_layout(x: np.ndarray, keras_shape: list[int]) -> np.ndarray:
+    """``x`` (torch layout) in the layout of a tfjs tensor of shape ``[None, *keras_shape]``."""
+    if list(x.shape[1:]) == keras_shape:
+        return x
+    cl = np.moveaxis(x, 1, -1)
+    assert list(cl.shape[1:]) == keras_shape, (x.shape, keras_shape)
+    return cl
+
+
+def _input_shape(path: Path) -> list[int]:
+    doc = json.loads(path.read_text())
+    layer = doc["modelTopology"]["config"]["layers"][0]
+    assert layer["class_name"] == "InputLayer"
+    return layer["config"]["batch_input_shape"][1:]
+
+
+def _payload(x: np.ndarray) -> dict:
+    return {"shape": list(x.shape), "data": x.astype(np.float32).reshape(-1).tolist()}
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """name -> (written model.json, tfjs-layout input, expected output, tfjs' result)."""
+    torch = require_torch()
+    node = require_node()
+    from tfjs_codec import torch as tct
+
+    ec = _cases()
+    root = tmp_path_factory.mktemp("exports")
+    jobs, entries = [], {}
+    for name, case in {**ec.CATALOGUE, **ec.ARCHITECTURES}.items():
+        module, x = case()
+        with torch.no_grad():
+            want_torch = module(x).numpy()
+        for q in (None, *QUANTIZED) if name in ec.ARCHITECTURES else (None,):
+            key = f"{name}-{q or 'float32'}"
+            path = tct.export(root / key, module, x, quantize=q, verify=not __import__("os").environ.get("X_NOVERIFY"))
+            xin = tfjs_layout(x.numpy(), _input_shape(path))
+            if q is None:
+                want = want_torch
+            else:
+                with tc.load(path) as model:
+                    assert {s.quantization["dtype"] for s in model.specs.values() if s.quantization} == {q}
+                    net = tct.to_module(model)
+                with torch.no_grad():
+                    want = net(torch.from_numpy(xin).float()).numpy()
+            entries[key] = (path, xin, want)
+            jobs.append({"dir": str(path.parent), "input": _payload(xin), "fit": key == "mlp_batchnorm-float32"})
+    jobs_file, out_file = root / "jobs.json", root / "results.json"
+    jobs_file.write_text(json.dumps(jobs))
+    subprocess.run([node, str(JS / "predict_many.mjs"), str(jobs_file), str(out_file)], check=True, timeout=600)
+    results = json.loads(out_file.read_text())
+    return {key: (*entries[key], res) for key, res in zip(entries, results)}
+
+
+def _check(exported, key: str) -> None:
+    path, _, want, res = exported[key]
+    assert "error" not in res, f"tfjs could not run {key}: {res.get('error')}"
+    got = np.asarray(res["output"]["data"], dtype=np.float32).reshape(res["output"]["shape"])
+    if got.shape != want.shape:
+        want = np.moveaxis(want, 1, -1)  # image-shaped outputs are channels-last
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(want))
+
+
+def _names(attr: str) -> list[str]:
+    try:
+        import export_cases
+    except ImportError:  # no torch: the parametrized tests skip in the fixture
+        return ["(torch missing)"]
+    return list(getattr(export_cases, attr))
+
+
+@pytest.mark.parametrize("name", _names("CATALOGUE"))
+def test_every_supported_operation_runs_in_tfjs_like_torch(exported, name):
+    _check(exported, f"{name}-float32")
+
+
+@pytest.mark.parametrize("quantize", [None, *QUANTIZED])
+@pytest.mark.parametrize("name", _names("ARCHITECTURES"))
+def test_architectures_run_in_tfjs_like_torch(exported, name, quantize):
+    _check(exported, f"{name}-{quantize or 'float32'}")
+
+
+def test_an_exported_model_trains_in_tfjs(exported):
+    path, _, _, res = exported["mlp_batchnorm-float32"]
+    fit = res["fit"]
+    assert np.isfinite(fit["loss_before"]) and np.isfinite(fit["loss_after"])
+    assert fit["loss_after"] < fit["loss_before"]  # one SGD step towards zeros lowered the loss
+
+
+def test_written_files_are_a_tfjs_layers_model(exported):
+    path = exported["resnet_basic-float32"][0]
+    doc = json.loads(path.read_text())
+    assert list(doc) == ["modelTopology", "format", "generatedBy", "convertedBy", "weightsManifest"]
+    assert doc["format"] == "layers-model"
+    assert doc["convertedBy"] == f"tfjs_codec {tc.__version__}"
+    assert doc["generatedBy"].startswith("PyTorch ")
+    topo = doc["modelTopology"]
+    assert (topo["class_name"], topo["keras_version"], topo["backend"]) == ("Model", "tfjs-layers 4.22.0", "tensor_flow.js")
+    names = [layer["name"] for layer in topo["config"]["layers"]]
+    # Layers are named after the module's qualified names.
+    assert {"stem_0", "layer1_0_conv1", "layer1_0_bn1", "layer2_0_shortcut_0", "fc"} <= set(names)
+    assert _input_shape(path) == [16, 16, 3]  # NHWC
+    with tc.load(path) as model:
+        assert model["fc/kernel"].shape == (16, 5)  # Dense kernel (in, out)
+        assert model["layer1_0_conv1/kernel"].shape == (3, 3, 8, 8)  # (kh, kw, in, out)
+        assert model["stem_1/moving_variance"].shape == (8,)
