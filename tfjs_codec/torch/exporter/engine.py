@@ -11,6 +11,7 @@ tensor method (:data:`METHODS`), which adds Keras layers to a
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,8 +254,9 @@ class Exporter:
         return False
 
     def _node(self, gm: fx.GraphModule, n: fx.Node, env: dict[fx.Node, Any], out: Any) -> Any:
-        args = fx.node.map_aggregate(n.args, lambda a: env[a] if isinstance(a, fx.Node) else a)
-        kwargs = fx.node.map_aggregate(n.kwargs, lambda a: env[a] if isinstance(a, fx.Node) else a)
+        getitem = n.op == "call_function" and n.target is operator.getitem
+        args = fx.node.map_aggregate(n.args, lambda a: _resolve(env[a], getitem) if isinstance(a, fx.Node) else a)
+        kwargs = fx.node.map_aggregate(n.kwargs, lambda a: _resolve(env[a], getitem) if isinstance(a, fx.Node) else a)
         assert isinstance(args, tuple) and isinstance(kwargs, dict)
         module: nn.Module | None = None
         handler: Handler | None = None
@@ -298,7 +300,7 @@ class Exporter:
         return handler(self, call)
 
     def _output(self, n: fx.Node, env: dict[fx.Node, Any]) -> None:
-        result = fx.node.map_aggregate(n.args[0], lambda a: env[a] if isinstance(a, fx.Node) else a)
+        result = fx.node.map_aggregate(n.args[0], lambda a: _resolve(env[a], False) if isinstance(a, fx.Node) else a)
         items = list(result) if isinstance(result, (tuple, list)) else [result]
         self.single_output = not isinstance(result, (tuple, list))
         for i, v in enumerate(items):
@@ -312,6 +314,14 @@ class Exporter:
                 v = self.graph.layout(v, identity(v.rank), f"output_{i}")
             self.outputs.append(v)
             self.output_perms.append(v.perm)
+
+
+def _resolve(value: Any, getitem: bool) -> Any:
+    """An RNN's output used as a tensor becomes one (indexing keeps the lazy part, see modules.rnn_getitem)."""
+    if not getitem and hasattr(value, "is_rnn_value") and hasattr(value, "value"):
+        v = value.value()
+        return value if v is None else v
+    return value
 
 
 def _uses_graph(args: Any, kwargs: Any) -> bool:

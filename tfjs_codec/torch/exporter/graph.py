@@ -93,8 +93,6 @@ class KerasGraph:
         self.inputs: list[Ref] = []
         self._names: set[str] = set()
         self._layouts: dict[tuple[Ref, tuple[int, ...]], Ref] = {}
-        #: Keras tensor of an RNN's full output -> the RNN call (for ``out[:, -1]``).
-        self.rnn_sequences: dict[Ref, Any] = {}
 
     def name(self, base: str) -> str:
         """A new valid, unique Keras layer name made from ``base`` (a qualified name)."""
@@ -144,13 +142,30 @@ class KerasGraph:
 
     def topology(self, outputs: list[Ref], model_name: str, keras_version: str) -> dict[str, Any]:
         """``modelTopology`` as tfjs-layers 4.22 writes it for a functional model."""
+        live = self._live(outputs)
+        for name in [w for w in self.weights if w.split("/", 1)[0] not in live]:
+            del self.weights[name]
         config = {
             "name": model_name,
-            "layers": self.layers,
+            "layers": [layer for layer in self.layers if layer["name"] in live],
             "input_layers": [list(r) for r in self.inputs],
             "output_layers": [list(r) for r in outputs],
         }
         return {"class_name": "Model", "config": config, "keras_version": keras_version, "backend": "tensor_flow.js"}
+
+    def _live(self, outputs: list[Ref]) -> set[str]:
+        """Names of the layers the outputs depend on, and the inputs (tfjs drops the others)."""
+        by_name = {layer["name"]: layer for layer in self.layers}
+        live = {r[0] for r in self.inputs}
+        todo = [r[0] for r in outputs]
+        while todo:
+            name = todo.pop()
+            if name in live:
+                continue
+            live.add(name)
+            for node in by_name[name]["inbound_nodes"]:
+                todo.extend(item[0] for item in node)
+        return live
 
     # -- layouts ---------------------------------------------------------------
 

@@ -521,9 +521,13 @@ class _RnnPart:
     """``out[1]`` of an RNN call (``(h_n, c_n)`` or ``h_n``), ``h_n``, or one direction of the top layer's ``h_n``."""
 
     rnn: _Rnn
-    what: str  # "state" (LSTM's (h, c)), "h", "c", "final"
+    what: str  # "sequences" (out[0]), "state" (LSTM's (h, c)), "h", "c", "final"
     direction: int = 0
     is_rnn_value = True
+
+    def value(self) -> Value | None:
+        """The Keras tensor of this part when used as a tensor (only the sequences are one)."""
+        return self.rnn.output(True) if self.what == "sequences" else None
 
 
 def _rnn(ex: Exporter, call: Call) -> Any:
@@ -556,14 +560,23 @@ def rnn_getitem(call: Call, obj: Any, index: Any) -> Any:
     """``out, (h, c) = lstm(x)`` and ``h[-1]`` / ``out[:, -1]``; None when ``obj`` is not an RNN's."""
     if isinstance(obj, _Rnn):
         if index == 0:
-            v = obj.output(True)
-            call.graph.rnn_sequences[v.ref] = obj
-            return v
+            return _RnnPart(obj, "sequences")
         if index == 1:
             return _RnnPart(obj, "state" if isinstance(obj.module, nn.LSTM) else "h")
         raise call.fail(f"index {index!r} of an RNN's (output, state)")
     if isinstance(obj, _RnnPart):
         rnn = obj.rnn
+        if obj.what == "sequences":
+            last = isinstance(index, tuple) and len(index) in (2, 3) and index[0] == slice(None)
+            if last and index[1] in (-1, rnn.x.shape[1] - 1) and all(i == slice(None) for i in index[2:]):
+                if rnn.dirs == 2:
+                    raise call.fail(
+                        "out[:, -1] of a bidirectional RNN is the forward direction's last step and the backward "
+                        "direction's first; tfjs' Bidirectional returns both final states instead: use "
+                        "torch.cat((h_n[-2], h_n[-1]), dim=1)"
+                    )
+                return rnn.output(False)
+            return None  # any other indexing of the sequences: the generic getitem refuses it
         if obj.what == "state":
             if index in (0, 1, -2, -1):
                 return _RnnPart(rnn, "h" if index in (0, -2) else "c")
@@ -580,17 +593,6 @@ def rnn_getitem(call: Call, obj: Any, index: Any) -> Any:
                 return rnn.output(False)
             return _RnnPart(rnn, "final", i % 2)
         raise call.fail(f"index {index!r} of an RNN's state")
-    if isinstance(obj, Value) and obj.ref in call.graph.rnn_sequences:
-        rnn = call.graph.rnn_sequences[obj.ref]
-        last = isinstance(index, tuple) and len(index) in (2, 3) and index[0] == slice(None) and index[1] in (-1, obj.shape[1] - 1)
-        if last and all(i == slice(None) for i in index[2:]):
-            if rnn.dirs == 2:
-                raise call.fail(
-                    "out[:, -1] of a bidirectional RNN is the forward direction's last step and the backward "
-                    "direction's first; tfjs' Bidirectional returns both final states instead: use "
-                    "torch.cat((h_n[-2], h_n[-1]), dim=1)"
-                )
-            return rnn.output(False)
     return None
 
 

@@ -267,6 +267,10 @@ def _binary(cls: str) -> Any:
             raise call.fail(f"alpha={call.kwargs['alpha']!r} is not supported")
         if isinstance(a, Value) and isinstance(b, Value):
             a, b, perm = _broadcast_pair(call, a, b)
+            if cls == "Subtract":  # tfjs 4.22 registers no Subtract layer: a + (-1 * b)
+                b = b.with_(ref=call.add("_negate", "Rescaling", {"scale": -1.0, "offset": 0.0}, [b]))
+                ref = call.add("", "Add", {}, [a, b])
+                return Value(ref, call.out_shape, perm)
             ref = call.add("", cls, {}, [a, b])
             nonneg = a.nonneg and b.nonneg and cls in ("Add", "Multiply")
             return Value(ref, call.out_shape, perm, nonneg=nonneg)
