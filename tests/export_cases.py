@@ -33,7 +33,7 @@ def seeded(m: nn.Module, seed: int = 0) -> nn.Module:
     """Re-initialize ``m`` from ``seed``: weights in [-0.5, 0.5], BatchNorm statistics away from 0/1."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        for name, p in m.named_parameters():
+        for p in m.parameters():
             p.copy_(torch.rand(p.shape, generator=g) - 0.5)
         for mod in m.modules():
             if isinstance(mod, nn.modules.batchnorm._BatchNorm) and mod.running_mean is not None:
@@ -152,7 +152,9 @@ CATALOGUE: dict[str, Case] = {
     "upsample_nearest": lambda: (nn.Upsample(scale_factor=2, mode="nearest"), image()),
     "interpolate_nearest_3x2": _fn(lambda s, x: F.interpolate(x, scale_factor=(3, 2)), image),
     "residual_add": _fn(lambda s, x: s.conv(x) + x, image, conv=nn.Conv2d(3, 3, 3, padding=1)),
-    "multiply_broadcast_se": _fn(lambda s, x: x * torch.sigmoid(s.fc(x.mean((2, 3)))).view(-1, 3, 1, 1), image, fc=nn.Linear(3, 3)),
+    "multiply_broadcast_se": _fn(
+        lambda s, x: x * torch.sigmoid(s.fc(x.mean((2, 3)))).view(-1, 3, 1, 1), image, fc=nn.Linear(3, 3)
+    ),
     "subtract": _fn(lambda s, x: s.a(x) - s.b(x), vec, a=nn.Linear(6, 2), b=nn.Linear(6, 2)),
     "scalar_affine": _fn(lambda s, x: (x * 0.5 + 1) / 4 - 2, vec),
     "cat_channels": _fn(lambda s, x: torch.cat([s.a(x), x], dim=1), image, a=nn.Conv2d(3, 2, 1)),

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import tfjs_codec as tc
 from conftest import JS, require_node, require_torch
 
+import tfjs_codec as tc
 
 QUANTIZED = ("uint8", "float16")
 
@@ -86,7 +85,7 @@ def exported(tmp_path_factory):
     jobs_file.write_text(json.dumps(jobs))
     subprocess.run([node, str(JS / "predict_many.mjs"), str(jobs_file), str(out_file)], check=True, timeout=600)
     results = json.loads(out_file.read_text())
-    return {key: (*entries[key], res) for key, res in zip(entries, results)}
+    return {key: (*entries[key], res) for key, res in zip(entries, results, strict=False)}
 
 
 def _check(exported, key: str) -> None:

@@ -8,12 +8,14 @@ the same name it follows tfjs: ``hard_sigmoid`` is ``clip(0.2 x + 0.5, 0, 1)`` (
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .registry import ActivationFn, BuildContext, Lambda, TfjsLayer, param, register, to_numpy
+from .registry import ActivationFn, BuildContext, ExportedLayer, Lambda, TfjsLayer, attach_export, param, register, to_numpy
 
 __all__ = ["ACTIVATIONS", "PReLU", "hard_sigmoid"]
 
@@ -177,3 +179,77 @@ class PReLU(TfjsLayer):
 @register("PReLU")
 def _prelu_layer(c: BuildContext) -> TfjsLayer:
     return PReLU(c.name, c.cls, c.weight("alpha"))
+
+
+# ---------------------------------------------------------------------------
+# Export halves (torch module call -> Keras layers): see tfjs_codec.torch.exporter
+
+#: torch activation module -> the Keras activation computing the same numbers.
+TORCH_ACTIVATIONS: dict[type[nn.Module], str] = {
+    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.SELU: "selu", nn.SiLU: "swish",
+    nn.Mish: "mish", nn.Softsign: "softsign",
+}
+
+
+@attach_export(
+    "Activation", *TORCH_ACTIVATIONS, nn.Hardtanh, nn.ELU, nn.GELU, nn.Softplus, nn.LogSoftmax, nn.Hardsigmoid
+)
+def _export_activation(ex: Any, call: Any) -> Any:
+    from .exporter import ops
+
+    m, x = call.module, call.tensor()
+    for cls, name in TORCH_ACTIVATIONS.items():  # ReLU6 before its base class Hardtanh
+        if isinstance(m, cls):
+            return ops.activation(call, name, x)
+    if isinstance(m, nn.Hardtanh):
+        return ops.hardtanh(call, x, m.min_val, m.max_val)
+    if isinstance(m, nn.ELU):
+        return ops.elu(call, x, m.alpha)
+    if isinstance(m, nn.GELU):
+        return ops.gelu(call, x, m.approximate)
+    if isinstance(m, nn.Softplus):
+        return ops.softplus(call, x, m.beta)
+    if isinstance(m, nn.LogSoftmax):
+        return ops.softmax(call, x, m.dim, True)
+    return ops.hardsigmoid(call)
+
+
+@attach_export("Softmax", nn.Softmax)
+def _export_softmax(ex: Any, call: Any) -> Any:
+    from .exporter import ops
+
+    return ops.softmax(call, call.tensor(), call.module.dim, False)
+
+
+@attach_export("LeakyReLU", nn.LeakyReLU)
+def _export_leaky_relu(ex: Any, call: Any) -> Any:
+    from .exporter import ops
+
+    return ops.leaky_relu(call, call.tensor(), call.module.negative_slope)
+
+
+@attach_export("PReLU", nn.PReLU)
+def _export_prelu(ex: Any, call: Any) -> Any:
+    """PReLU: one slope, or one per channel (torch axis 1, the last Keras axis), shared over the other axes."""
+    from .exporter.graph import channels_last, identity
+
+    m, x = call.module, call.tensor()
+    n = m.num_parameters
+    if x.rank >= 3 and n > 1:
+        x = call.graph.layout(x, channels_last(x.rank), call.base)
+    else:
+        x = call.graph.layout(x, x.perm if len(x.perm) == x.rank else identity(x.rank), call.base)
+    keras_rank = x.rank - 1
+    alpha = to_numpy(m.weight)
+    if n == 1:
+        shared: list[int] | None = list(range(1, keras_rank + 1))
+        value = alpha.reshape((1,) * keras_rank)
+    else:
+        shared = list(range(1, keras_rank)) or None
+        value = alpha.reshape((1,) * (keras_rank - 1) + (n,))
+    config = {
+        "alpha_initializer": {"class_name": "Constant", "config": {"value": 0.25}}, "alpha_regularizer": None,
+        "alpha_constraint": None, "shared_axes": shared,
+    }
+    ref = call.emit(ExportedLayer("PReLU", config, {"alpha": value}), [x])
+    return x.with_(ref=ref, nonneg=False)

@@ -13,15 +13,20 @@ ignores it: see the README).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .registry import (
     ActivationFn,
     BuildContext,
     Builder,
+    ExportedLayer,
     TfjsLayer,
+    attach_export,
     maybe_param,
     param,
     register,
@@ -233,3 +238,141 @@ def _conv_transpose(rank: int) -> Builder:
 
 register("Conv2DTranspose")(_conv_transpose(2))
 register("Conv3DTranspose")(_conv_transpose(3))
+
+
+# ---------------------------------------------------------------------------
+# Export halves (torch module call -> Keras layers): see tfjs_codec.torch.exporter
+
+
+def _np32(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy()
+
+
+def _conv_config(
+    filters: int | None, k: tuple[int, ...], s: tuple[int, ...], d: tuple[int, ...] | None, padding: str, bias: bool
+) -> dict[str, Any]:
+    from .exporter.graph import GLOROT, ZEROS
+
+    config: dict[str, Any] = {}
+    if filters is not None:
+        config.update({"filters": filters, "kernel_initializer": GLOROT, "kernel_regularizer": None, "kernel_constraint": None})
+    config.update({"kernel_size": list(k), "strides": list(s), "padding": padding})
+    if len(k) == 2:
+        config["data_format"] = "channels_last"
+    if d is not None:
+        config["dilation_rate"] = list(d)
+    config.update({
+        "activation": "linear", "use_bias": bias, "bias_initializer": ZEROS, "bias_regularizer": None,
+        "activity_regularizer": None, "bias_constraint": None,
+    })
+    return config
+
+
+@attach_export("Conv1D", nn.Conv1d)
+@attach_export("Conv2D", nn.Conv2d)
+def _export_conv(ex: Any, call: Any) -> Any:
+    """Conv1d / Conv2d (groups 1) and depthwise Conv2d (groups == in_channels) on channels-last input.
+
+    Torch's symmetric zero padding becomes 'same' where TensorFlow's 'same' pads
+    alike for this input size, else ZeroPadding2D + 'valid'.
+    """
+    from .exporter.graph import GLOROT, Value, channels_last
+    from .exporter.ops import same_pads as tf_same_pads
+    from .exporter.ops import zero_pad
+
+    m, x = call.module, call.tensor()
+    rank = 1 if isinstance(m, nn.Conv1d) else 2
+    if x.rank != rank + 2:
+        raise call.fail(f"input of rank {x.rank}: Conv{rank}d without a batch axis is not supported")
+    if m.padding_mode != "zeros":
+        raise call.fail(f"padding_mode={m.padding_mode!r}: tfjs convolutions pad with zeros only")
+    k, s, d = tuple(m.kernel_size), tuple(m.stride), tuple(m.dilation)
+    cin, cout, groups = m.in_channels, m.out_channels, m.groups
+    depthwise = groups > 1 and groups == cin and cout % cin == 0
+    if groups > 1 and not depthwise:
+        raise call.fail(
+            f"groups={groups} (in {cin}, out {cout}): tfjs has no grouped convolution, only depthwise (groups == in_channels)"
+        )
+    if depthwise and rank == 1:
+        raise call.fail("a depthwise Conv1d (groups == in_channels) has no tfjs layer (DepthwiseConv2D only)")
+    if max(d) > 1 and max(s) > 1:
+        raise call.fail(f"dilation {list(d)} with stride {list(s)}: tfjs convolutions refuse both > 1")
+    if depthwise and max(d) > 1:
+        raise call.fail(f"dilation {list(d)} on a depthwise convolution: tfjs 4.22's CPU DepthwiseConv2D ignores dilation_rate")
+    if m.padding == "valid":
+        pads = [(0, 0)] * rank
+    elif m.padding == "same":  # torch: total d*(k-1), the extra one at the end (as TensorFlow at stride 1)
+        pads = [(dd * (kk - 1) // 2, dd * (kk - 1) - dd * (kk - 1) // 2) for kk, dd in zip(k, d, strict=True)]
+    else:
+        pads = [(int(p), int(p)) for p in m.padding]
+    tf_same = [tf_same_pads(n, kk, ss, dd) for n, kk, ss, dd in zip(x.shape[2:], k, s, d, strict=True)]
+    x = call.graph.layout(x, channels_last(x.rank), call.base)
+    if all(p == (0, 0) for p in pads):
+        padding = "valid"
+    elif pads == tf_same:
+        padding = "same"
+    else:
+        x = zero_pad(call, x, pads)
+        padding = "valid"
+    w = _np32(m.weight)
+    weights: dict[str, np.ndarray] = {}
+    if depthwise:
+        mult = cout // cin
+        config = _conv_config(None, k, s, d, padding, m.bias is not None)
+        config.update({
+            "depth_multiplier": mult, "depthwise_initializer": GLOROT, "depthwise_regularizer": None,
+            "depthwise_constraint": None,
+        })
+        weights["depthwise_kernel"] = w.reshape(cin, mult, *k).transpose(2, 3, 0, 1)  # (kh, kw, in, m)
+        cls = "DepthwiseConv2D"
+    else:
+        config = _conv_config(cout, k, s, d, padding, m.bias is not None)
+        weights["kernel"] = np.moveaxis(w, [0, 1], [-1, -2])  # (*k, in, out)
+        cls = f"Conv{rank}D"
+    if m.bias is not None:
+        weights["bias"] = _np32(m.bias)
+    ref = call.emit(ExportedLayer(cls, config, weights), [x])
+    return Value(ref, call.out_shape, channels_last(x.rank))
+
+
+@attach_export("Conv2DTranspose", nn.ConvTranspose2d)
+def _export_conv_transpose(ex: Any, call: Any) -> Any:
+    """ConvTranspose2d: tfjs' 'valid' output starts where torch's uncropped one does; padding and
+    output_padding become a Cropping2D (or 'same' where it crops alike)."""
+    from .exporter.graph import Value, channels_last
+
+    m, x = call.module, call.tensor()
+    if x.rank != 4:
+        raise call.fail(f"input of rank {x.rank}: ConvTranspose2d without a batch axis is not supported")
+    if m.groups != 1:
+        raise call.fail(f"groups={m.groups}: tfjs' Conv2DTranspose has no groups")
+    if tuple(m.dilation) != (1, 1):
+        raise call.fail(f"dilation {list(m.dilation)}: tfjs' Conv2DTranspose has no dilation")
+    if m.padding_mode != "zeros":
+        raise call.fail(f"padding_mode={m.padding_mode!r} is not supported")
+    k, s = tuple(m.kernel_size), tuple(m.stride)
+    p, op = tuple(int(v) for v in m.padding), tuple(int(v) for v in m.output_padding)
+    out = call.out_shape
+    crops = []
+    for n, kk, ss, pp, want in zip(x.shape[2:], k, s, p, out[2:], strict=True):
+        end = n * ss + max(kk - ss, 0) - pp - want  # tfjs 'valid' length: n*s + max(k - s, 0)
+        if end < 0:
+            raise call.fail(
+                f"output_padding {list(op)} > padding {list(p)}: the extra rows hold only the bias in torch; tfjs' "
+                "Conv2DTranspose has no such output"
+            )
+        crops.append((pp, end))
+    x = call.graph.layout(x, channels_last(4), call.base)
+    same = all(
+        want == n * ss and c[0] == max(kk - ss, 0) // 2
+        for want, n, ss, kk, c in zip(out[2:], x.shape[2:], s, k, crops, strict=True)
+    )
+    config = _conv_config(m.out_channels, k, s, None, "same" if same else "valid", m.bias is not None)
+    weights = {"kernel": _np32(m.weight).transpose(2, 3, 1, 0)}  # (kh, kw, out, in)
+    if m.bias is not None:
+        weights["bias"] = _np32(m.bias)
+    ref = call.emit(ExportedLayer("Conv2DTranspose", config, weights), [x])
+    if not same and any(c != (0, 0) for c in crops):
+        crop = ExportedLayer("Cropping2D", {"cropping": [list(c) for c in crops], "data_format": "channels_last"})
+        ref = call.graph.add(call.base + "_crop", crop.class_name, crop.config, [ref])
+    return Value(ref, out, channels_last(4))

@@ -7,14 +7,28 @@ in eval mode (tfjs' inference) and draw their noise as tfjs does in train mode.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import TfjsFormatError
 from .activations import linear
-from .registry import ActivationFn, BuildContext, Builder, Lambda, TfjsLayer, maybe_param, param, register, to_numpy
+from .registry import (
+    ActivationFn,
+    BuildContext,
+    Builder,
+    ExportedLayer,
+    Lambda,
+    TfjsLayer,
+    attach_export,
+    maybe_param,
+    param,
+    register,
+    to_numpy,
+)
 
 __all__ = [
     "NOT_IN_TFJS",
@@ -262,3 +276,65 @@ def _not_in_tfjs(c: BuildContext) -> TfjsLayer:
 
 
 register(*NOT_IN_TFJS)(_not_in_tfjs)
+
+
+# ---------------------------------------------------------------------------
+# Export halves (torch module call -> Keras layers): see tfjs_codec.torch.exporter
+
+
+def _np32(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy()
+
+
+def dense_config(units: int, use_bias: bool) -> dict[str, Any]:
+    """A Dense config as tfjs-layers writes it (linear activation)."""
+    from .exporter.graph import GLOROT, ZEROS
+
+    return {
+        "units": units, "activation": "linear", "use_bias": use_bias, "kernel_initializer": GLOROT,
+        "bias_initializer": ZEROS, "kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+        "kernel_constraint": None, "bias_constraint": None,
+    }
+
+
+@attach_export("Dense", nn.Linear)
+def _export_linear(ex: Any, call: Any) -> Any:
+    """Linear on the last axis: kernel = weight.T."""
+    from .exporter.graph import Value
+
+    m, x = call.module, call.tensor()
+    x = call.graph.last_axis(x, x.rank - 1, call.base)
+    weights = {"kernel": _np32(m.weight).T}
+    if m.bias is not None:
+        weights["bias"] = _np32(m.bias)
+    ref = call.emit(ExportedLayer("Dense", dense_config(m.out_features, m.bias is not None), weights), [x])
+    return Value(ref, call.out_shape, x.perm)
+
+
+@attach_export("Embedding", nn.Embedding)
+def _export_embedding(ex: Any, call: Any) -> Any:
+    """Embedding: the table as is (padding_idx only shapes training; max_norm is refused)."""
+    from .exporter.graph import Value, identity
+
+    m, x = call.module, call.tensor()
+    if m.max_norm is not None:
+        raise call.fail(f"max_norm={m.max_norm}: torch renormalizes rows when looked up; tfjs' Embedding does not")
+    x = call.graph.layout(x, identity(x.rank), call.base)
+    config = {
+        "input_dim": m.num_embeddings, "output_dim": m.embedding_dim,
+        "embeddings_initializer": {"class_name": "RandomUniform", "config": {"minval": -0.05, "maxval": 0.05, "seed": None}},
+        "embeddings_regularizer": None, "activity_regularizer": None, "embeddings_constraint": None,
+        "mask_zero": None, "input_length": None,
+    }
+    ref = call.emit(ExportedLayer("Embedding", config, {"embeddings": _np32(m.weight)}), [x])
+    return Value(ref, call.out_shape, identity(x.rank + 1))
+
+
+@attach_export("Dropout", nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+def _export_dropout(ex: Any, call: Any) -> Any:
+    """nn.Dropout -> Keras Dropout (same rate: trains alike in tfjs); the other variants: identity at inference."""
+    m, x = call.module, call.tensor()
+    if type(m) is nn.Dropout and m.p > 0:
+        ref = call.emit(ExportedLayer("Dropout", {"rate": float(m.p), "noise_shape": None, "seed": None}), [x])
+        return x.with_(ref=ref)
+    return x

@@ -13,8 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from .registry import BuildContext, TfjsLayer, maybe_param, register, to_numpy
+from .registry import BuildContext, ExportedLayer, TfjsLayer, attach_export, maybe_param, register, to_numpy
 
 __all__ = ["BatchNorm", "LayerNorm"]
 
@@ -184,3 +185,65 @@ def _layernorm(c: BuildContext) -> TfjsLayer:
         if array is not None and array.ndim != len(axes):
             raise c.fail("axis", f"= {axis!r} does not match the shape {list(array.shape)!r} of weight {var!r}")
     return LayerNorm(c.name, c.cls, axes=tuple(axes), eps=float(c.opt("epsilon", 1e-3)), gamma=gamma, beta=beta)
+
+
+# ---------------------------------------------------------------------------
+# Export halves (torch module call -> Keras layers): see tfjs_codec.torch.exporter
+
+
+def _np32(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().to(torch.float32).numpy()
+
+
+@attach_export("BatchNormalization", nn.BatchNorm1d, nn.BatchNorm2d)
+def _export_batchnorm(ex: Any, call: Any) -> Any:
+    """Eval statistics; the channel axis (torch axis 1) last; Keras momentum = 1 - torch's (None -> 0.99)."""
+    from .exporter.graph import ONES, ZEROS, identity
+
+    m, x = call.module, call.tensor()
+    if not m.track_running_stats or m.running_mean is None or m.running_var is None:
+        raise call.fail(
+            "track_running_stats=False normalizes with the batch's statistics at inference; tfjs uses moving statistics"
+        )
+    x = call.graph.last_axis(x, 1, call.base) if x.rank >= 3 else call.graph.layout(x, identity(2), call.base)
+    config = {
+        "axis": -1, "momentum": 0.99 if m.momentum is None else 1.0 - float(m.momentum), "epsilon": float(m.eps),
+        "center": m.affine, "scale": m.affine, "beta_initializer": ZEROS, "gamma_initializer": ONES,
+        "moving_mean_initializer": ZEROS, "moving_variance_initializer": ONES, "beta_regularizer": None,
+        "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None,
+    }
+    weights: dict[str, np.ndarray] = {}
+    if m.affine:
+        weights["gamma"] = _np32(m.weight)
+        weights["beta"] = _np32(m.bias)
+    weights["moving_mean"] = _np32(m.running_mean)
+    weights["moving_variance"] = _np32(m.running_var)
+    ref = call.emit(ExportedLayer("BatchNormalization", config, weights), [x])
+    return x.with_(ref=ref, nonneg=False)
+
+
+@attach_export("LayerNormalization", nn.LayerNorm)
+def _export_layernorm(ex: Any, call: Any) -> Any:
+    """LayerNorm over the last k axes (held last, in torch's order): gamma/beta keep their shape."""
+    from .exporter.graph import ONES, ZEROS
+
+    m, x = call.module, call.tensor()
+    k = len(m.normalized_shape)
+    if k >= x.rank:
+        raise call.fail(f"normalizes over {k} axes of a rank-{x.rank} tensor, including the batch axis")
+    tail = tuple(range(x.rank - k, x.rank))
+    if not (len(x.perm) == x.rank and x.perm[-k:] == tail):
+        full = x.perm + tuple(a for a in range(x.rank) if a not in x.perm)
+        x = call.graph.layout(x, tuple(a for a in full if a not in tail) + tail, call.base)
+    config = {
+        "axis": list(range(x.rank - k, x.rank)), "epsilon": float(m.eps), "center": m.bias is not None,
+        "scale": m.weight is not None, "beta_initializer": ZEROS, "gamma_initializer": ONES,
+        "beta_regularizer": None, "gamma_regularizer": None,
+    }
+    weights: dict[str, np.ndarray] = {}
+    if m.weight is not None:
+        weights["gamma"] = _np32(m.weight)
+    if m.bias is not None:
+        weights["beta"] = _np32(m.bias)
+    ref = call.emit(ExportedLayer("LayerNormalization", config, weights), [x])
+    return x.with_(ref=ref, nonneg=False)

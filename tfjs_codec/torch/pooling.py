@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 from functools import partial
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .conv import data_format
-from .registry import BuildContext, Builder, Lambda, TfjsLayer, register, same_pads, to_cf, to_cl
+from .registry import BuildContext, Builder, Lambda, TfjsLayer, attach_export, register, same_pads, to_cf, to_cl
 
 __all__ = ["GlobalPool", "Pool", "resize_nhwc"]
 
@@ -256,3 +258,72 @@ def _upsampling2d(c: BuildContext) -> TfjsLayer:
     method = c.only("interpolation", ("nearest", "bilinear"), "nearest")
     sh, sw = c.ints("size", 2, 2)
     return Lambda(c.name, c.cls, partial(_upsample_fn, size=(sh, sw), method=method or "nearest", channels_first=data_format(c)))
+
+
+# ---------------------------------------------------------------------------
+# Export halves (torch module call -> Keras layers): see tfjs_codec.torch.exporter
+
+
+@attach_export("MaxPooling1D", nn.MaxPool1d)
+@attach_export("MaxPooling2D", nn.MaxPool2d)
+def _export_maxpool(ex: Any, call: Any) -> Any:
+    from .exporter.ops import pool
+
+    m = call.module
+    if m.return_indices:
+        raise call.fail("return_indices=True is not supported")
+    rank = 1 if isinstance(m, nn.MaxPool1d) else 2
+    return pool(call, call.tensor(), op="max", rank=rank, kernel=m.kernel_size, stride=m.stride, padding=m.padding,
+                dilation=m.dilation, ceil_mode=m.ceil_mode)
+
+
+@attach_export("AveragePooling1D", nn.AvgPool1d)
+@attach_export("AveragePooling2D", nn.AvgPool2d)
+def _export_avgpool(ex: Any, call: Any) -> Any:
+    from .exporter.ops import pool
+
+    m = call.module
+    rank = 1 if isinstance(m, nn.AvgPool1d) else 2
+    return pool(call, call.tensor(), op="avg", rank=rank, kernel=m.kernel_size, stride=m.stride, padding=m.padding,
+                ceil_mode=m.ceil_mode, count_include_pad=m.count_include_pad,
+                divisor_override=getattr(m, "divisor_override", None))
+
+
+@attach_export("GlobalAveragePooling1D", nn.AdaptiveAvgPool1d)
+@attach_export("GlobalAveragePooling2D", nn.AdaptiveAvgPool2d)
+def _export_adaptive_avgpool(ex: Any, call: Any) -> Any:
+    """Output size 1: global average pooling; a size dividing the input: average pooling."""
+    from .exporter.ops import adaptive_avg
+
+    m = call.module
+    return adaptive_avg(call, call.tensor(), m.output_size, 1 if isinstance(m, nn.AdaptiveAvgPool1d) else 2)
+
+
+@attach_export("ZeroPadding2D", nn.ZeroPad2d, nn.ZeroPad1d)
+def _export_zero_pad(ex: Any, call: Any) -> Any:
+    from .exporter.ops import pad_spatial
+
+    return pad_spatial(call, call.tensor(), list(call.module.padding))
+
+
+@attach_export("UpSampling2D", nn.Upsample)
+def _export_upsample(ex: Any, call: Any) -> Any:
+    from .exporter.ops import upsample
+
+    m = call.module
+    return upsample(call, call.tensor(), m.mode, m.align_corners)
+
+
+@attach_export("Flatten", nn.Flatten)
+def _export_flatten(ex: Any, call: Any) -> Any:
+    """Flatten in torch's order (C, H, W): a Permute first when the tensor is held channels-last."""
+    from .exporter.ops import reshape_to
+
+    return reshape_to(call, call.tensor(), call.out_shape)
+
+
+@attach_export("Reshape", nn.Unflatten)
+def _export_unflatten(ex: Any, call: Any) -> Any:
+    from .exporter.ops import reshape_to
+
+    return reshape_to(call, call.tensor(), call.out_shape)

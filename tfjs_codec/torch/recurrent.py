@@ -30,6 +30,7 @@ from .registry import (
     BuildContext,
     Builder,
     TfjsLayer,
+    attach_export,
     build_layer,
     maybe_param,
     param,
@@ -429,3 +430,17 @@ def _conv_lstm2d(c: BuildContext) -> TfjsLayer:
         rec_act=c.activation("recurrent_activation", "hard_sigmoid"),
         return_sequences=bool(c.opt("return_sequences", False)), go_backwards=bool(c.opt("go_backwards", False)),
     )
+
+
+# ---------------------------------------------------------------------------
+# Export halves (torch module call -> Keras layers): see tfjs_codec.torch.exporter
+
+
+@attach_export("LSTM", nn.LSTM)
+@attach_export("SimpleRNN", nn.RNN)
+@attach_export("GRU", nn.GRU)
+def _export_rnn(ex: Any, call: Any) -> Any:
+    """LSTM / RNN (batch_first, stacked, bidirectional -> Bidirectional); GRU is refused (reset gate placement)."""
+    from .exporter.rnn import rnn_call
+
+    return rnn_call(call)

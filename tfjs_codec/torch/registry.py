@@ -52,11 +52,15 @@ Adding a layer class (Keras config + tfjs weights -> torch)
 The export half (torch -> Keras config + tfjs weights)
 ------------------------------------------------------
 A :class:`LayerKind` also carries ``torch_types`` (the torch module classes it
-exports) and ``export`` (a function returning an :class:`ExportedLayer`). Attach
-them in the same family file, beside the builder::
+exports) and ``export`` (what :func:`tfjs_codec.torch.export` calls for each call
+of such a module, see :data:`ExportFn`). Attach them in the same family file,
+beside the builder::
 
     @attach_export("Dense", nn.Linear)
-    def _export_linear(module: nn.Linear, ...) -> ExportedLayer: ...
+    def _export_linear(ex: Exporter, call: Call) -> Value:
+        x = call.graph.last_axis(call.tensor(), ...)      # the layout the layer needs
+        ref = call.emit(ExportedLayer("Dense", config, {"kernel": ..., "bias": ...}), [x])
+        return Value(ref, call.out_shape, x.perm)
 
 or pass ``torch_types=`` / ``export=`` to :func:`register`. :func:`kind_for_torch`
 finds the entry for a torch module. A torch type belongs to one entry only.
@@ -308,8 +312,11 @@ class ExportedLayer:
     weights: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-#: Exports a torch module as a Keras layer (signature chosen by tfjs_codec.torch.export).
-ExportFn = Callable[..., ExportedLayer]
+#: Exports one call of a torch module: ``fn(exporter, call) -> value`` (see
+#: :mod:`tfjs_codec.torch.exporter`): it adds the Keras layer(s) computing the call
+#: (``call.emit(ExportedLayer(...), inputs)``) and returns the output's graph value,
+#: or raises ``call.fail(reason)`` for options no tfjs layer can express.
+ExportFn = Callable[..., Any]
 
 
 @dataclass
@@ -321,7 +328,7 @@ class LayerKind:
         family: the family file defining it (``conv``).
         build: Keras config + tfjs weights -> torch module.
         torch_types: torch module classes exported as this Keras class.
-        export: torch module -> :class:`ExportedLayer`, or None when not exportable.
+        export: one torch call -> Keras layer(s) (see :data:`ExportFn`), or None when not exportable.
     """
 
     class_name: str

@@ -29,7 +29,6 @@ from torch import nn
 
 from ...atomic import TEMP_PREFIX, atomic_file
 from ...errors import TfjsFormatError
-from . import modules as _modules  # noqa: F401  (registers the module handlers)
 from . import ops as _ops  # noqa: F401  (registers the function handlers)
 from .bundles import ml5_meta_json, teachable_machine_json
 from .engine import Exporter
@@ -176,11 +175,11 @@ def _verify(path: Path, ex: Exporter, examples: tuple[torch.Tensor, ...], wants:
             net = to_module(model)
         except TfjsFormatError as exc:
             raise TfjsFormatError(f"self-check: to_module cannot rebuild the export ({exc}); pass verify=False to skip") from None
-    inputs = [x.permute(p) if len(p) == x.dim() else x for x, p in zip(examples, ex.input_perms)]
+    inputs = [x.permute(p) if len(p) == x.dim() else x for x, p in zip(examples, ex.input_perms, strict=False)]
     with torch.no_grad():
         got = net(*[x.to(torch.float32) for x in inputs])
     gots = list(got) if isinstance(got, tuple) else [got]
-    for i, (g, w, v) in enumerate(zip(gots, wants, ex.outputs)):
+    for i, (g, w, v) in enumerate(zip(gots, wants, ex.outputs, strict=False)):
         w = w.detach().to(torch.float32)
         w = w.permute(v.perm) if len(v.perm) == w.dim() else w.reshape(g.shape)
         if tuple(g.shape) != tuple(w.shape):

@@ -3,7 +3,8 @@
 The module is traced with ``torch.fx`` (standard ``torch.nn`` layers stay whole
 calls) and run once on the example input, so every node's concrete output
 (shapes, the ints of ``x.size(0)``) is known. Each node is then handed to the
-handler of its module type (:data:`MODULES`), function (:data:`FUNCTIONS`) or
+export function of its module's registry entry (``attach_export`` in the family
+files: :mod:`tfjs_codec.torch.conv`...), function (:data:`FUNCTIONS`) or
 tensor method (:data:`METHODS`), which adds Keras layers to a
 :class:`~tfjs_codec.torch.export.graph.KerasGraph` and returns the node's
 :class:`~tfjs_codec.torch.export.graph.Value`.
@@ -14,15 +15,16 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.fx as fx
 from torch import nn
 
+from ..registry import ExportedLayer, kind_for_torch
 from .graph import KerasGraph, Value, channels_last, identity, refuse
 
-__all__ = ["Call", "Exporter", "FUNCTIONS", "METHODS", "MODULES", "Handler"]
+__all__ = ["Call", "Exporter", "FUNCTIONS", "METHODS", "Handler"]
 
 
 @dataclass
@@ -73,12 +75,14 @@ class Call:
         """Add a layer named after this node (``base`` + ``suffix``) on ``inputs``' Keras tensors."""
         return self.graph.add(self.base + suffix, class_name, config, [v.ref for v in inputs], weights)
 
+    def emit(self, layer: ExportedLayer, inputs: list[Value], suffix: str = "") -> Any:
+        """Add ``layer`` (class, config, tfjs weights) on ``inputs``; returns its Keras tensor."""
+        return self.add(suffix, layer.class_name, layer.config, inputs, layer.weights)
+
 
 #: A node handler: (exporter, call) -> the node's value.
 Handler = Callable[["Exporter", Call], Any]
 
-#: torch module class -> handler (looked up along the class's MRO).
-MODULES: dict[type, Handler] = {}
 #: function (``torch.cat``, ``F.relu``, ``operator.add``) -> handler.
 FUNCTIONS: dict[Any, Handler] = {}
 #: tensor method name (``view``) -> handler.
@@ -264,10 +268,7 @@ class Exporter:
             module = gm.get_submodule(str(n.target))
             where = f"node {str(n.target)!r} ({type(module).__name__})"
             base = str(n.target)
-            for cls in type(module).__mro__:
-                if cls in MODULES:
-                    handler = MODULES[cls]
-                    break
+            handler = _module_handler(module)
             why = f"torch module {type(module).__name__} is not supported by tfjs_codec.torch.export"
         elif n.op == "call_function":
             where = f"node {n.name!r} ({_fn_name(n.target)})"
@@ -314,6 +315,41 @@ class Exporter:
                 v = self.graph.layout(v, identity(v.rank), f"output_{i}")
             self.outputs.append(v)
             self.output_perms.append(v.perm)
+
+
+def _module_handler(module: nn.Module) -> Handler | None:
+    """The registry entry's export function for a module, or the engine's own (Identity, to_module layers)."""
+    if isinstance(module, tfjs_layer_class()):
+        return _tfjs_layer
+    if isinstance(module, nn.Identity):
+        return _identity
+    kind = kind_for_torch(module)
+    return kind.export if kind is not None else None
+
+
+def _identity(ex: Exporter, call: Call) -> Value:
+    return call.tensor()
+
+
+def _tfjs_layer(ex: Exporter, call: Call) -> Value:
+    """A layer of a :func:`~tfjs_codec.torch.to_module` module: its Keras class and config, current weights.
+
+    Such a module works channels-last already, so its tensors keep torch's layout.
+    """
+    m = call.module
+    assert isinstance(m, tfjs_layer_class())
+    config = getattr(m, "tfjs_config", None)
+    if not isinstance(config, dict):
+        raise call.fail(f"{getattr(m, 'tfjs_class', '?')} layer {getattr(m, 'tfjs_name', '?')!r} does not carry its Keras config")
+    inputs = [call.graph.layout(v, identity(v.rank), call.base) for v in call.args if isinstance(v, Value)]
+    if len(inputs) != len(call.args):
+        raise call.fail("takes an argument that is not a tensor computed from the input")
+    skip = ("name", "trainable", "batch_input_shape", "input_shape", "dtype")
+    config = {k: v for k, v in config.items() if k not in skip}
+    weights = cast(Any, m).export_tfjs()
+    ref = call.add("", str(m.tfjs_class), config, inputs, weights)
+    out = call.out_shape
+    return Value(ref, out, identity(len(out)))
 
 
 def _resolve(value: Any, getitem: bool) -> Any:

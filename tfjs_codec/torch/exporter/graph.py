@@ -12,6 +12,7 @@ for it, which adds the fewest ``Reshape`` / ``Permute`` layers that give it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +80,8 @@ class Value:
         return [a for a in (self.perm if perm is None else perm) if a != 0 and self.shape[a] != 1]
 
     def with_(self, **changes: Any) -> Value:
-        fields = {"ref": self.ref, "shape": self.shape, "perm": self.perm, "nonneg": self.nonneg, "integer": self.integer}
-        fields.update(changes)
-        return Value(**fields)
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
 
 
 class KerasGraph:

@@ -19,7 +19,10 @@ import torch.nn.functional as F
 from .engine import FUNCTIONS, METHODS, Call, Exporter
 from .graph import Value, channels_last, identity
 
-__all__ = ["CHANNELS_FIRST_FUNCTIONS", "activation", "pool", "same_pads", "zero_pad"]
+__all__ = [
+    "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "elu", "gelu", "global_pool", "hardsigmoid", "hardtanh",
+    "leaky_relu", "pad_spatial", "pool", "rescale", "reshape_to", "same_pads", "softmax", "softplus", "upsample", "zero_pad",
+]
 
 #: Functions whose input is (N, C, ...) (decides an input's layout).
 CHANNELS_FIRST_FUNCTIONS = {
@@ -45,8 +48,10 @@ def softmax(call: Call, x: Value, dim: int | None, log: bool) -> Value:
     dim = dim % x.rank
     if dim == 0:
         raise call.fail("softmax over the batch axis 0 cannot be expressed (Keras layers work per sample)")
-    x = call.graph.last_axis(x, dim, call.base)
-    return activation(call, "log_softmax" if log else "softmax", x)
+    x = call.graph.last_axis(x, dim, call.base)  # tfjs' softmax runs on the last axis only
+    if log:
+        return activation(call, "log_softmax", x)
+    return x.with_(ref=call.add("", "Softmax", {"axis": -1}, [x]), nonneg=True, integer=False)
 
 
 def same_pads(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
@@ -67,7 +72,7 @@ def zero_pad(call: Call, x: Value, pads: Sequence[tuple[int, int]]) -> Value:
     spatial = [x.shape[a] for a in range(2, x.rank)]
     if x.rank == 4:
         ref = call.add("_pad", "ZeroPadding2D", {"padding": [list(p) for p in pads], "data_format": "channels_last"}, [x])
-        return x.with_(ref=ref, shape=(*x.shape[:2], *(n + a + b for n, (a, b) in zip(spatial, pads))))
+        return x.with_(ref=ref, shape=(*x.shape[:2], *(n + a + b for n, (a, b) in zip(spatial, pads, strict=False))))
     (a, b), (n,), c = pads[0], spatial, x.shape[1]
     r1 = call.add("_pad_2d", "Reshape", {"target_shape": [n, 1, c]}, [x])
     r2 = call.graph.add(call.base + "_pad", "ZeroPadding2D",
@@ -110,14 +115,14 @@ def pool(
         raise call.fail(f"divisor_override={divisor_override!r}: Keras average pooling always divides by the window")
     spatial = x.shape[2:]
     if ceil_mode:
-        floor = [(n + 2 * pp - kk) // ss + 1 for n, kk, ss, pp in zip(spatial, k, s, p)]
+        floor = [(n + 2 * pp - kk) // ss + 1 for n, kk, ss, pp in zip(spatial, k, s, p, strict=False)]
         if list(call.out_shape[2:]) != floor:
             raise call.fail("ceil_mode=True makes a partial last window here; Keras pools full windows only (ceil_mode=False)")
     x = call.graph.layout(x, channels_last(x.rank), call.base)
-    same = [same_pads(n, kk, ss) for n, kk, ss in zip(spatial, k, s)]
+    same = [same_pads(n, kk, ss) for n, kk, ss in zip(spatial, k, s, strict=False)]
     padding_mode = "valid"
     if any(p):
-        if all(sp == (pp, pp) for sp, pp in zip(same, p)) and not (op == "avg" and count_include_pad):
+        if all(sp == (pp, pp) for sp, pp in zip(same, p, strict=False)) and not (op == "avg" and count_include_pad):
             padding_mode = "same"
         elif op == "avg" and count_include_pad:
             x = zero_pad(call, x, [(pp, pp) for pp in p])
@@ -168,41 +173,72 @@ def _act(name: str) -> Any:
     return handle
 
 
-def _relu6_hardtanh(ex: Exporter, call: Call) -> Value:
-    lo, hi = call.arg(1, "min_val", -1.0), call.arg(2, "max_val", 1.0)
-    if (lo, hi) != (0.0, 6.0):
+def hardtanh(call: Call, x: Value, lo: float, hi: float) -> Value:
+    """hardtanh(0, 6) is ReLU6; other bounds have no tfjs activation."""
+    if (float(lo), float(hi)) != (0.0, 6.0):
         raise call.fail(f"hardtanh({lo}, {hi}): only hardtanh(0, 6) (ReLU6) has a tfjs layer")
-    return activation(call, "relu6")
+    return activation(call, "relu6", x)
 
 
-def _leaky(ex: Exporter, call: Call) -> Value:
-    slope = float(call.arg(1, "negative_slope", 0.01))
-    x = call.tensor()
-    return x.with_(ref=call.add("", "LeakyReLU", {"alpha": slope}, [x]), nonneg=False)
+def leaky_relu(call: Call, x: Value, slope: float) -> Value:
+    """A Keras ``LeakyReLU(alpha=slope)`` layer."""
+    return x.with_(ref=call.add("", "LeakyReLU", {"alpha": float(slope)}, [x]), nonneg=False)
 
 
-def _elu(ex: Exporter, call: Call) -> Value:
-    alpha = float(call.arg(1, "alpha", 1.0))
-    if alpha != 1.0:
+def elu(call: Call, x: Value, alpha: float) -> Value:
+    """ELU with alpha 1 (the only one tfjs 4.22 runs)."""
+    if float(alpha) != 1.0:
         raise call.fail(f"alpha={alpha}: tfjs 4.22's ELU supports alpha 1 only ('Non-default alpha value is not supported')")
-    return activation(call, "elu")
+    return activation(call, "elu", x)
 
 
-def _gelu(ex: Exporter, call: Call) -> Value:
-    approx = call.arg(1, "approximate", "none")
-    if approx != "none":
+def gelu(call: Call, x: Value, approximate: str) -> Value:
+    """The exact GELU (tfjs' erf approximation is within 1.5e-7)."""
+    if approximate != "none":
         raise call.fail(
             "approximate='tanh': tfjs 4.22 writes this activation as 'gelu_new' but cannot load it back "
             "(it looks up 'geluNew'); use the exact GELU (approximate='none')"
         )
-    return activation(call, "gelu")
+    return activation(call, "gelu", x)
+
+
+def softplus(call: Call, x: Value, beta: float) -> Value:
+    """softplus with beta 1 (torch's linear branch above the threshold differs by < 1e-8)."""
+    if float(beta) != 1.0:
+        raise call.fail(f"beta={beta}: Keras softplus is log(1 + exp(x)) (beta 1)")
+    return activation(call, "softplus", x)
+
+
+def hardsigmoid(call: Call) -> Value:
+    """Refused: torch's hard sigmoid is not tfjs' ``hard_sigmoid``."""
+    raise call.fail(
+        "torch's Hardsigmoid is relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1), not tfjs' hard_sigmoid clip(0.2 x + 0.5, 0, 1); "
+        "a same-named activation would give different numbers"
+    )
+
+
+def _relu6_hardtanh(ex: Exporter, call: Call) -> Value:
+    return hardtanh(call, call.tensor(), call.arg(1, "min_val", -1.0), call.arg(2, "max_val", 1.0))
+
+
+def _leaky(ex: Exporter, call: Call) -> Value:
+    return leaky_relu(call, call.tensor(), call.arg(1, "negative_slope", 0.01))
+
+
+def _elu(ex: Exporter, call: Call) -> Value:
+    return elu(call, call.tensor(), call.arg(1, "alpha", 1.0))
+
+
+def _gelu(ex: Exporter, call: Call) -> Value:
+    return gelu(call, call.tensor(), call.arg(1, "approximate", "none"))
 
 
 def _softplus(ex: Exporter, call: Call) -> Value:
-    beta = float(call.arg(1, "beta", 1.0))
-    if beta != 1.0:
-        raise call.fail(f"beta={beta}: Keras softplus is log(1 + exp(x)) (beta 1)")
-    return activation(call, "softplus")
+    return softplus(call, call.tensor(), call.arg(1, "beta", 1.0))
+
+
+def _hardsigmoid(ex: Exporter, call: Call) -> Value:
+    return hardsigmoid(call)
 
 
 def _softmax_fn(log: bool) -> Any:
@@ -231,6 +267,7 @@ FUNCTIONS[F.leaky_relu] = _leaky
 FUNCTIONS[F.elu] = _elu
 FUNCTIONS[F.gelu] = _gelu
 FUNCTIONS[F.softplus] = _softplus
+FUNCTIONS[F.hardsigmoid] = _hardsigmoid
 FUNCTIONS[F.softmax] = FUNCTIONS[torch.softmax] = _softmax_fn(False)
 FUNCTIONS[F.log_softmax] = FUNCTIONS[torch.log_softmax] = _softmax_fn(True)
 for _fn in (F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout, F.feature_alpha_dropout):
@@ -249,7 +286,7 @@ METHODS["contiguous"] = _identity
 def _broadcast_pair(call: Call, a: Value, b: Value) -> tuple[Value, Value, tuple[int, ...]]:
     if a.rank != b.rank:
         raise call.fail(f"operands of ranks {a.rank} and {b.rank}: only tensors of the same rank can be combined")
-    for i, (m, n) in enumerate(zip(a.shape, b.shape)):
+    for i, (m, n) in enumerate(zip(a.shape, b.shape, strict=False)):
         if m != n and 1 not in (m, n) or (i == 0 and m != n):
             raise call.fail(f"shapes {list(a.shape)} and {list(b.shape)} do not broadcast per sample")
     # The layout of the operand with more non-unit axes, made full.
@@ -328,7 +365,7 @@ def _cat(ex: Exporter, call: Call) -> Value:
     dim = int(call.arg(1, "dim", 0))
     if not isinstance(tensors, (list, tuple)):
         raise call.fail("needs a list of tensors")
-    from .modules import rnn_cat
+    from .rnn import rnn_cat
 
     special = rnn_cat(call, list(tensors), dim)
     if special is not None:
@@ -480,15 +517,15 @@ def adaptive_avg(call: Call, x: Value, output_size: Any, rank: int) -> Value:
     spatial = x.shape[2:]
     if x.rank != rank + 2 or size is None:
         raise call.fail(f"input of rank {x.rank}: adaptive pooling {rank}d takes (N, C, ...)")
-    size = tuple(n if o is None else o for o, n in zip(size, spatial))
+    size = tuple(n if o is None else o for o, n in zip(size, spatial, strict=False))
     if all(o == 1 for o in size):
         return global_pool(call, x, list(range(2, x.rank)), True, "avg")
-    if any(n % o for n, o in zip(spatial, size)):
+    if any(n % o for n, o in zip(spatial, size, strict=False)):
         raise call.fail(
             f"output size {list(size)} does not divide the input's {list(spatial)}: torch's adaptive windows then "
             "overlap unevenly, which no Keras pooling computes"
         )
-    k = [n // o for n, o in zip(spatial, size)]
+    k = [n // o for n, o in zip(spatial, size, strict=False)]
     return pool(call, x, op="avg", rank=rank, kernel=k, stride=k, padding=0)
 
 
@@ -536,8 +573,8 @@ def upsample(call: Call, x: Value, mode: str, align_corners: Any) -> Value:
             "align_corners=False and no half-pixel centers (source = destination / factor), which no torch bilinear "
             "mode computes; only 'nearest' upsampling is exact"
         )
-    factors = [o // n for o, n in zip(out[2:], x.shape[2:])]
-    if any(o != n * f for o, n, f in zip(out[2:], x.shape[2:], factors)) or min(factors) < 1:
+    factors = [o // n for o, n in zip(out[2:], x.shape[2:], strict=False)]
+    if any(o != n * f for o, n, f in zip(out[2:], x.shape[2:], factors, strict=False)) or min(factors) < 1:
         raise call.fail(f"resizes {list(x.shape[2:])} to {list(out[2:])}: only integer upsampling factors are exact")
     x = call.graph.layout(x, channels_last(4), call.base)
     ref = call.add("", "UpSampling2D", {"size": factors, "data_format": "channels_last", "interpolation": "nearest"}, [x])
@@ -576,7 +613,7 @@ FUNCTIONS[F.pad] = _pad
 
 
 def _getitem(ex: Exporter, call: Call) -> Any:
-    from .modules import rnn_getitem
+    from .rnn import rnn_getitem
 
     obj, index = call.args[0], call.args[1]
     special = rnn_getitem(call, obj, index)
