@@ -4,8 +4,10 @@
 // check exported models: JOBS.json is [{"dir", "input", "fit"?}, ...] with "input"
 // as predict.mjs reads it ({shape, data} or {inputs: [...]}). OUT.json is one entry
 // per job: {"output": <predict.mjs output>} or {"error": message}; with "fit": true
-// also {"fit": {"loss_before", "loss_after"}} after one model.fit step (SGD 0.01,
-// mean squared error towards zeros, batch = the whole input).
+// also {"fit": {"loss_first", "loss_second", "prediction_change"}}: the losses of two
+// model.fit steps (SGD 0.01, mean squared error towards zeros, batch = the whole input,
+// training mode: dropout and batch statistics active) and the largest change of the
+// (inference) prediction after them.
 import fs from 'node:fs';
 import {tf, writeJSON} from './common.mjs';
 import {loadModel, predictJSON} from './predict.mjs';
@@ -18,8 +20,11 @@ async function fitStep(model, input) {
   model.compile({optimizer: tf.train.sgd(0.01), loss: 'meanSquaredError'});
   const h1 = await model.fit(x, ys.length === 1 ? ys[0] : ys, {epochs: 1, batchSize: xs[0].shape[0], shuffle: false});
   const h2 = await model.fit(x, ys.length === 1 ? ys[0] : ys, {epochs: 1, batchSize: xs[0].shape[0], shuffle: false});
-  tf.dispose([xs, pred, ys]);
-  return {loss_before: h1.history.loss[0], loss_after: h2.history.loss[0]};
+  const after = model.predict(x);
+  const change = tf.max(tf.abs(tf.sub(Array.isArray(after) ? after[0] : after, Array.isArray(pred) ? pred[0] : pred)));
+  const res = {loss_first: h1.history.loss[0], loss_second: h2.history.loss[0], prediction_change: change.dataSync()[0]};
+  tf.dispose([xs, pred, ys, after, change]);
+  return res;
 }
 
 const [jobsFile, outFile] = process.argv.slice(2);

@@ -119,9 +119,9 @@ def test_architectures_run_in_tfjs_like_torch(exported, name, quantize):
 
 def test_an_exported_model_trains_in_tfjs(exported):
     path, _, _, res = exported["mlp_batchnorm-float32"]
-    fit = res["fit"]
-    assert np.isfinite(fit["loss_before"]) and np.isfinite(fit["loss_after"])
-    assert fit["loss_after"] < fit["loss_before"]  # one SGD step towards zeros lowered the loss
+    fit = res["fit"]  # two model.fit steps in tfjs (training mode: dropout, batch statistics)
+    assert np.isfinite(fit["loss_first"]) and np.isfinite(fit["loss_second"])
+    assert fit["prediction_change"] > 1e-4  # the weights moved
 
 
 def test_written_files_are_a_tfjs_layers_model(exported):
