@@ -1,28 +1,63 @@
 """Blocks of memory that decoded weights are carved from.
 
 Memory fresh from the kernel costs a page fault per 4 KiB page on first write,
-which for a decoded model costs more than decoding it. numpy asks for
-transparent huge pages (one fault per 2 MiB) only for allocations of 4 MiB or
-more, and a 1024x1000 float32 kernel is just under that. Carving a model's
-decoded weights out of blocks of up to :data:`BLOCK_BYTES` lets the kernel fault
-them in huge pages where it can. A block lives as long as any array carved from
-it; pages never written are never made resident.
+which for a decoded model costs more than decoding it. Decoded weights are
+carved out of blocks of up to :data:`BLOCK_BYTES`, each its own anonymous
+memory mapping (not the allocator's heap), for which the kernel is asked for
+transparent huge pages (one fault per 2 MiB where it gives them). A block
+lives as long as any array carved from it and goes back to the kernel with
+the last one, so what a load costs does not depend on what the process
+allocated and freed before (a heap that earlier allocations left fragmented
+hands out 4 KiB pages). Where anonymous mappings are not available the blocks
+are ordinary numpy arrays.
 """
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["Arena", "BLOCK_BYTES"]
+__all__ = ["Arena", "BLOCK_BYTES", "new_block"]
 
 #: Largest block; the last block of a model is only as large as what is left.
 BLOCK_BYTES = 64 << 20
 
 #: Every array starts at a multiple of this many bytes into its block.
 ALIGN = 64
+
+#: Blocks at least this large are anonymous mappings (smaller ones come from numpy).
+MAP_MIN_BYTES = 1 << 20
+
+_ANONYMOUS = getattr(mmap, "MAP_ANONYMOUS", None)
+_HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
+
+
+def new_block(nbytes: int) -> np.ndarray:
+    """A writable uint8 array of ``nbytes`` bytes in memory of its own.
+
+    Args:
+        nbytes: the size in bytes.
+
+    Returns:
+        The block: an anonymous mapping with transparent huge pages requested
+        when the platform has them and the block is large, else ``np.empty``.
+    """
+    if nbytes >= MAP_MIN_BYTES and _ANONYMOUS is not None:
+        try:
+            region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | _ANONYMOUS)
+        except (OSError, ValueError):
+            pass
+        else:
+            if _HUGEPAGE is not None:
+                try:
+                    region.madvise(_HUGEPAGE)
+                except OSError:
+                    pass  # no transparent huge pages here: 4 KiB pages
+            return np.frombuffer(region, dtype=np.uint8)
+    return np.empty(nbytes, dtype=np.uint8)
 
 
 class Arena:
@@ -41,7 +76,7 @@ class Arena:
         need = -(-nbytes // ALIGN) * ALIGN
         with self._lock:
             if self._block is None or self._pos + need > self._block.size:
-                self._block = np.empty(max(need, min(BLOCK_BYTES, self._left)) + ALIGN, dtype=np.uint8)
+                self._block = new_block(max(need, min(BLOCK_BYTES, self._left)) + ALIGN)
                 self._pos = -self._block.ctypes.data % ALIGN
             start = self._pos
             self._pos += need

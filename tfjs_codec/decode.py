@@ -24,8 +24,8 @@ def decode_weight(
         spec: the weight's spec (its ``nbytes`` must equal ``len(data)``).
         data: the stored bytes.
         file: the file name for errors.
-        out: for a quantized float32 weight, a contiguous float32 array of
-            ``spec.shape`` to decode into (ignored otherwise).
+        out: for a quantized weight, a contiguous array of ``spec.shape`` and
+            the weight's dtype to decode into (ignored otherwise).
 
     Returns:
         float32, int32, bool or complex64 arrays (little-endian), or an object
@@ -35,7 +35,7 @@ def decode_weight(
     if q is not None:
         codes = np.frombuffer(data, dtype=DTYPES[q["dtype"]].numpy, count=spec.size)
         if out is not None:
-            out = out.reshape(-1) if spec.dtype == "float32" else None
+            out = out.reshape(-1)
         if q["dtype"] == "float16":
             decoded = float16_to_float32(codes, out=out)
         else:

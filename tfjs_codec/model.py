@@ -111,7 +111,7 @@ class Model(Mapping[str, np.ndarray]):
         self.specs: Mapping[str, WeightSpec] = specs
         self._cache: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
-        self._arena = Arena(4 * s.size for s in specs.values() if s.quantization is not None and s.dtype == "float32")
+        self._arena = Arena(4 * s.size for s in specs.values() if s.quantization is not None)
 
     @property
     def weights(self) -> Mapping[str, np.ndarray]:
@@ -147,8 +147,8 @@ class Model(Mapping[str, np.ndarray]):
         if spec is None:
             raise KeyError(name)
         out = None
-        if spec.quantization is not None and spec.dtype == "float32":
-            out = self._arena.empty(spec.shape, DTYPES["float32"].numpy)
+        if spec.quantization is not None:
+            out = self._arena.empty(spec.shape, DTYPES[spec.dtype].numpy)
         array = decode_weight(spec, self.raw(name), file=self.file_name, out=out)
         with self._lock:
             return self._cache.setdefault(name, array)

@@ -3,11 +3,20 @@
 Dequantization follows tfjs-core 4.22 ``decodeWeights`` (the browser), bit for bit:
 
 - uint8/uint16 to float32: ``q * scale + min`` in double precision, rounded once
-  to float32. Done here through a lookup table of 256 or 65536 entries built once
-  per weight, which is exact (the same double expression per code) and fast.
+  to float32.
 - uint8/uint16 to int32: JavaScript ``Math.round`` of the same double (ties
   toward +infinity), converted like an Int32Array store (modulo 2**32).
 - float16 to float32: exact widening.
+
+Decoding is one gather per output element from a table holding the decoded
+value of every code, each entry computed with the double expression above, so
+the table is exact by construction: 256 entries for small uint8 weights, else
+65536 entries of code *pairs* (the uint8 codes read two at a time as one
+uint16, each entry the two decoded 4-byte values: one 8-byte gather per two
+elements); 65536 entries for uint16 (small weights evaluate the expression per
+element instead of building the table); one shared 65536-entry table for
+float16 (about twice as fast as numpy's float16 cast). Gathers run in
+cache-sized pieces straight into the output array.
 
 Quantization follows ``tensorflowjs.quantization.quantize_weights`` 4.22 as it
 runs under numpy 2, where the float32 data promote to float64 (NEP 50):
@@ -22,7 +31,12 @@ runs under numpy 2, where the float32 data promote to float64 (NEP 50):
 
 The float64 arithmetic is spelled out, so the bytes are the same under numpy 1.x
 (where the reference itself computed in float32 and gave different uint16 codes).
-Data are processed in bounded chunks: no temporary holds the whole tensor.
+Two shortcuts give the same bytes with less work, decided by the value range
+that the parameters need anyway: a constant tensor is all zero codes (no
+arithmetic), and the clip is skipped when it provably changes no code (the
+code expression is monotonic, so it suffices that the smallest and largest
+values get the codes of the clip bounds). Data are processed in bounded chunks
+(the float64 scratch is cache-sized): no temporary holds the whole tensor.
 """
 
 from __future__ import annotations
@@ -39,13 +53,37 @@ from .errors import TfjsFormatError, TfjsFormatWarning
 
 __all__ = ["quantize", "dequantize", "affine_parameters", "iter_quantized", "affine_decode", "float16_to_float32", "FLOAT16_MAX"]
 
-#: Elements per chunk when quantizing; bounds the float64 temporaries to 8 MiB.
+#: Elements per chunk yielded by :func:`iter_quantized`.
 CHUNK_ELEMENTS = 1 << 20
+
+#: Elements per step of the quantization arithmetic: a cache-sized float64 scratch (512 KiB).
+ARITH_CHUNK = 1 << 16
+
+#: Elements per step when scanning for the value range (min and max of a piece read once from memory).
+RANGE_CHUNK = 1 << 17
 
 #: Largest finite float16.
 FLOAT16_MAX = 65504.0
 
+#: Smallest magnitude that a float32 to float16 cast turns into infinity (65504 + half a step).
+_FLOAT16_OVERFLOW = 65520.0
+
 _AFFINE = {"uint8": 255, "uint16": 65535}
+
+_F64 = np.dtype(np.float64)
+
+
+class QuantizationMeta(dict[str, Any]):
+    """The manifest ``quantization`` object, remembering the value range it was made from.
+
+    A plain ``dict`` to everything that reads it (JSON, comparisons); the extra
+    :attr:`value_range` spares :func:`iter_quantized` a second scan of the data.
+
+    Attributes:
+        value_range: ``(min, max)`` of the data as floats, or None (float16).
+    """
+
+    value_range: tuple[float, float] | None = None
 
 
 def affine_parameters(data: np.ndarray, qdtype: str) -> dict[str, float]:
@@ -62,9 +100,23 @@ def affine_parameters(data: np.ndarray, qdtype: str) -> dict[str, float]:
 
 
 def _value_range(data: np.ndarray) -> tuple[float, float]:
-    # NaN propagates through min/max and an infinity shows in one of them:
-    # finite min and max mean finite data, without a pass of its own
-    return float(np.float64(data.min())), float(np.float64(data.max()))
+    """``(min, max)`` of ``data`` as floats; NaN when it holds a NaN.
+
+    NaN propagates through min/max and an infinity shows in one of them: finite
+    min and max mean finite data, without a pass of its own. Contiguous data are
+    scanned in pieces so that ``max`` reads what ``min`` just brought into cache.
+    """
+    if not data.flags.c_contiguous or data.size <= RANGE_CHUNK:
+        return float(np.float64(data.min())), float(np.float64(data.max()))
+    flat = data.reshape(-1)
+    pieces = range(0, flat.size, RANGE_CHUNK)
+    lows = np.empty(len(pieces), dtype=data.dtype)
+    highs = np.empty(len(pieces), dtype=data.dtype)
+    for i, start in enumerate(pieces):
+        piece = flat[start : start + RANGE_CHUNK]
+        lows[i] = piece.min()
+        highs[i] = piece.max()
+    return float(np.float64(lows.min())), float(np.float64(highs.max()))
 
 
 def _affine_from_range(lo: float, hi: float, qdtype: str) -> dict[str, float]:
@@ -78,16 +130,51 @@ def _affine_from_range(lo: float, hi: float, qdtype: str) -> dict[str, float]:
     return {"min": lo, "scale": scale}
 
 
-def _affine_codes(chunk: np.ndarray, params: Mapping[str, float], qdtype: str) -> np.ndarray:
-    # a constant tensor (scale 1.0, min = its value) comes out all zeros, as in the reference
-    lo, scale = params["min"], params["scale"]
-    hi = _AFFINE[qdtype] * scale + lo
-    x = chunk.astype(np.float64)
-    np.clip(x, lo, hi, out=x)
-    x -= lo
-    x /= scale
-    np.round(x, out=x)
-    return x.astype(DTYPES[qdtype].numpy)
+def _code(value: float, lo: float, scale: float) -> float:
+    """The unclipped code of one value: the reference's float64 expression."""
+    return float(np.rint((np.float64(value) - np.float64(lo)) / np.float64(scale)))
+
+
+def _clip_bounds(value_range: tuple[float, float], lo: float, scale: float, qdtype: str) -> tuple[float, float]:
+    """The reference's clip range: the nudged ``[min, qmax * scale + min]``, or the data's own range."""
+    vmin, vmax = value_range
+    if vmin <= 0 <= vmax:
+        return lo, _AFFINE[qdtype] * scale + lo
+    return vmin, vmax
+
+
+def _clip_needed(value_range: tuple[float, float], bounds: tuple[float, float], scale: float) -> bool:
+    """Whether clipping to ``bounds`` before the arithmetic can change a code.
+
+    ``x -> rint((x - min) / scale)`` is monotonic in float64, so a value below
+    the lower bound gets a code between that of the data's minimum and that of
+    the bound itself (which the clip gives it), and likewise above the upper
+    bound: when those codes are equal the clip changes nothing.
+    """
+    (vmin, vmax), (lo, hi) = value_range, bounds
+    if vmin < lo and _code(vmin, lo, scale) != _code(lo, lo, scale):
+        return True
+    if vmax > hi and _code(vmax, lo, scale) != _code(hi, lo, scale):
+        return True
+    return False
+
+
+def _affine_codes(chunk: np.ndarray, bounds: tuple[float, float], scale: float, clip: bool, out: np.ndarray) -> None:
+    """Write the codes of ``chunk`` (1-D) into ``out``, in cache-sized steps."""
+    lo, hi = bounds
+    scratch = np.empty(min(ARITH_CHUNK, chunk.size), dtype=_F64)
+    for start in range(0, chunk.size, ARITH_CHUNK):
+        x = chunk[start : start + ARITH_CHUNK]
+        t = scratch[: x.size]
+        if clip:
+            np.copyto(t, x)
+            np.clip(t, lo, hi, out=t)
+            np.subtract(t, lo, out=t)
+        else:
+            np.subtract(x, lo, out=t, dtype=_F64)  # the float64 cast rides on the subtraction
+        np.divide(t, scale, out=t)
+        # rint, then the unsafe store of small non-negative integers: the reference's round().astype()
+        np.rint(t, out=out[start : start + x.size], casting="unsafe")
 
 
 def _check_quantizable(data: np.ndarray, qdtype: str) -> tuple[float, float] | None:
@@ -110,35 +197,76 @@ def _check_quantizable(data: np.ndarray, qdtype: str) -> tuple[float, float] | N
     return lo, hi
 
 
-def quantization_metadata(data: np.ndarray, qdtype: str) -> dict[str, Any]:
+def quantization_metadata(data: np.ndarray, qdtype: str) -> QuantizationMeta:
     """The manifest ``quantization`` object tensorflowjs writes for ``data``.
 
     Key order is the writer's: dtype, min, scale, original_dtype.
+
+    Args:
+        data: float32 (or, for uint8/uint16, int32) values.
+        qdtype: ``"uint8"``, ``"uint16"`` or ``"float16"``.
+
+    Returns:
+        The object, a dict that also remembers the data's value range.
+
+    Raises:
+        ValueError: as :func:`quantize`.
     """
     value_range = _check_quantizable(data, qdtype)
-    meta: dict[str, Any] = {"dtype": qdtype}
+    meta = QuantizationMeta(dtype=qdtype)
     if value_range is not None:
         meta.update(_affine_from_range(*value_range, qdtype))
+        meta.value_range = value_range
     meta["original_dtype"] = "float32" if data.dtype.kind == "f" else "int32"
     return meta
+
+
+#: Read-only zeros: the codes of a constant tensor, a chunk at a time.
+_ZEROS: dict[str, np.ndarray] = {}
+
+
+def _zero_codes(qdtype: str, count: int) -> np.ndarray:
+    zeros = _ZEROS.get(qdtype)
+    if zeros is None:
+        zeros = np.zeros(CHUNK_ELEMENTS, dtype=DTYPES[qdtype].numpy)
+        zeros.flags.writeable = False
+        _ZEROS[qdtype] = zeros
+    return zeros[:count]
 
 
 def iter_quantized(data: np.ndarray, meta: Mapping[str, Any]) -> Iterator[np.ndarray]:
     """Yield the quantized codes of ``data`` in row-major chunks, little-endian.
 
+    A constant tensor yields read-only chunks of zeros without any arithmetic;
+    otherwise each chunk is a new array.
+
     Args:
-        data: the values; ``meta`` must come from :func:`quantization_metadata` on them.
+        data: the values; ``meta`` must come from :func:`quantization_metadata` on them
+            (a plain dict with the same keys works too, at the cost of one more
+            scan of ``data`` for its value range).
         meta: the quantization object.
     """
     qdtype = meta["dtype"]
     flat = np.ascontiguousarray(data).reshape(-1)
+    if qdtype == "float16":
+        for start in range(0, flat.size, CHUNK_ELEMENTS):
+            with np.errstate(over="ignore"):
+                yield flat[start : start + CHUNK_ELEMENTS].astype(DTYPES["float16"].numpy)
+        return
+    value_range = getattr(meta, "value_range", None) or _value_range(flat)
+    lo, scale = float(meta["min"]), float(meta["scale"])
+    if value_range[0] == value_range[1]:
+        # the reference's shortcut: every code 0 (scale 1.0, min the value)
+        for start in range(0, flat.size, CHUNK_ELEMENTS):
+            yield _zero_codes(qdtype, min(CHUNK_ELEMENTS, flat.size - start))
+        return
+    bounds = _clip_bounds(value_range, lo, scale, qdtype)
+    clip = _clip_needed(value_range, bounds, scale)
     for start in range(0, flat.size, CHUNK_ELEMENTS):
         chunk = flat[start : start + CHUNK_ELEMENTS]
-        if qdtype == "float16":
-            with np.errstate(over="ignore"):
-                yield chunk.astype(DTYPES["float16"].numpy)
-        else:
-            yield _affine_codes(chunk, meta, qdtype)
+        codes = np.empty(chunk.size, dtype=DTYPES[qdtype].numpy)
+        _affine_codes(chunk, bounds, scale, clip, codes)
+        yield codes
 
 
 def quantize(array: Any, dtype: str) -> tuple[np.ndarray, dict[str, Any]]:
@@ -174,6 +302,17 @@ def quantize(array: Any, dtype: str) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _warn_float16_overflow(data: np.ndarray, name: str | None) -> None:
+    """Warn when float16 quantization turns finite values into +-Inf.
+
+    The value range answers without counting when every value is finite and
+    rounds to a finite float16 (the common case); otherwise the overflowing
+    values are counted.
+    """
+    if data.size == 0:
+        return
+    lo, hi = _value_range(data)
+    if -_FLOAT16_OVERFLOW < lo and hi < _FLOAT16_OVERFLOW:  # False for NaN
+        return
     flat = data.reshape(-1)
     count = 0
     for start in range(0, flat.size, CHUNK_ELEMENTS):
@@ -220,31 +359,51 @@ def dequantize(q: Any, quantization: Mapping[str, Any], dtype: str = "float32") 
     return affine_decode(codes.astype(DTYPES[qdtype].numpy, copy=False), quantization, dtype)
 
 
-#: Elements per step when decoding uint8/uint16 to float32: a cache-sized float64 scratch.
+#: Elements per gather step: the intp index conversion numpy makes stays in cache.
 DECODE_CHUNK = 1 << 15
 
+#: Smallest weight (elements) decoded through a 65536-entry table; smaller
+#: weights use the 256-entry table (uint8) or the expression per element (uint16).
+BIG_TABLE_MIN = 1 << 16
+
 _FLOAT16_TABLE: np.ndarray | None = None
+
+
+def _gather(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = table[index[i]]`` for 1-D arrays, every index valid, in cache-sized steps."""
+    # every index is valid: "clip" changes nothing and lets take write into out directly;
+    # cache-sized pieces run ~2x faster than one take over the whole weight
+    for start in range(0, index.size, DECODE_CHUNK):
+        np.take(table, index[start : start + DECODE_CHUNK], out=out[start : start + DECODE_CHUNK], mode="clip")
+
+
+def _output(codes: np.ndarray, dtype: np.dtype, out: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(result, flat)``: the array to return (``out`` or a new one) and its 1-D view."""
+    if out is None:
+        out = np.empty(codes.shape, dtype=dtype)
+    if out.dtype != dtype or out.size != codes.size or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a contiguous {dtype} array of {codes.size} elements")
+    return out, out.reshape(-1)
 
 
 def float16_to_float32(codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Exact widening of float16 codes (NaN payloads kept), through a 65536-entry
     table: a gather is about twice as fast as numpy's float16 cast.
 
-    ``out``, when given, is a float32 array of ``codes``' shape to fill.
+    Args:
+        codes: float16 (or uint16 bit patterns) array.
+        out: a contiguous float32 array of ``codes``' size to fill (a new array when None).
+
+    Returns:
+        ``out``, or a new float32 array of ``codes``' shape.
     """
     global _FLOAT16_TABLE
     if _FLOAT16_TABLE is None:
         bits = np.arange(1 << 16, dtype=np.uint16).view(DTYPES["float16"].numpy)
         _FLOAT16_TABLE = bits.astype(DTYPES["float32"].numpy)
-    index = codes.view(DTYPES["uint16"].numpy).reshape(-1)
-    if out is None:
-        out = np.empty(codes.shape, dtype=DTYPES["float32"].numpy)
-    flat = out.reshape(-1)
-    # every uint16 is a valid index: "clip" changes nothing and lets take write into out directly;
-    # cache-sized pieces run ~2x faster than one take over the whole weight
-    for start in range(0, index.size, DECODE_CHUNK):
-        np.take(_FLOAT16_TABLE, index[start : start + DECODE_CHUNK], out=flat[start : start + DECODE_CHUNK], mode="clip")
-    return out
+    result, flat = _output(codes, DTYPES["float32"].numpy, out)
+    _gather(_FLOAT16_TABLE, codes.reshape(-1).view(DTYPES["uint16"].numpy), flat)
+    return result
 
 
 def affine_decode(
@@ -252,45 +411,97 @@ def affine_decode(
 ) -> np.ndarray:
     """uint8/uint16 codes decoded as tfjs-core does (see :func:`lookup_table`).
 
-    For float32 the same double expression ``q * scale + min`` is evaluated per
-    element in cache-sized chunks, which gives the table's values bit for bit
-    without a gather (the gather is the slow part of a table lookup). ``out``,
-    when given, is a contiguous float32 array of ``codes``' shape to fill
-    (float32 only).
+    Every element is gathered from a table of decoded values (see the module
+    docstring), so the result equals :func:`lookup_table` indexed by the codes,
+    bit for bit.
+
+    Args:
+        codes: uint8 or little-endian uint16 codes, any shape.
+        quantization: the manifest ``quantization`` object.
+        dtype: the weight's dtype, ``"float32"`` or ``"int32"``.
+        out: a contiguous array of that dtype and ``codes``' size to fill
+            (a new array when None).
+
+    Returns:
+        ``out``, or a new array of ``codes``' shape.
+
+    Raises:
+        TfjsFormatError: missing or non-finite scale/min, or another dtype.
     """
-    if dtype != "float32":
-        return lookup_table(quantization, dtype)[codes]
+    qdtype = quantization["dtype"]
+    if dtype not in ("float32", "int32"):
+        raise TfjsFormatError(
+            f"{qdtype} quantization supports weights of type float32 or int32, not {dtype}", field="dtype"
+        )
     scale, lo = affine_scale_min(quantization)
-    flat = codes.reshape(-1)
-    if out is None:
-        out = np.empty(codes.shape, dtype=DTYPES["float32"].numpy)
-    result, out = out, out.reshape(-1)
-    scratch = np.empty(min(DECODE_CHUNK, flat.size), dtype=np.float64)
-    with np.errstate(over="ignore"):  # huge scale/min: +-inf, as in JavaScript
-        for start in range(0, flat.size, DECODE_CHUNK):
-            chunk = flat[start : start + DECODE_CHUNK]
-            t = scratch[: chunk.size]
-            np.multiply(chunk, scale, out=t)
-            np.add(t, lo, out=t)
-            out[start : start + chunk.size] = t
+    result, flat = _output(codes, DTYPES[dtype].numpy, out)
+    index = codes.reshape(-1)
+    if index.size < BIG_TABLE_MIN:
+        if qdtype == "uint8":
+            _gather(_affine_values(np.arange(256, dtype=_F64), scale, lo, dtype), index, flat)
+        else:
+            flat[...] = _affine_values(index.astype(_F64), scale, lo, dtype)
+    elif qdtype == "uint16":
+        _gather(_affine_values(np.arange(1 << 16, dtype=_F64), scale, lo, dtype), index, flat)
+    else:
+        _gather_uint8_pairs(_affine_values(np.arange(256, dtype=_F64), scale, lo, dtype), index, flat)
     return result
 
 
-def lookup_table(quantization: Mapping[str, Any], dtype: str) -> np.ndarray:
-    """The decoded value of every uint8/uint16 code, as tfjs-core computes it."""
-    qdtype = quantization["dtype"]
-    scale, lo = affine_scale_min(quantization)
-    codes = np.arange(_AFFINE[qdtype] + 1, dtype=np.float64)
-    with np.errstate(over="ignore"):  # huge scale/min: +-inf, as in JavaScript
-        values = codes * scale + lo
-    if dtype == "float32":
-        with np.errstate(over="ignore"):
-            return values.astype(DTYPES["float32"].numpy)
-    if dtype == "int32":
-        return js_round_to_int32(values)
-    raise TfjsFormatError(
-        f"{qdtype} quantization supports weights of type float32 or int32, not {dtype}", field="dtype"
+def _gather_uint8_pairs(values: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None:
+    """``out = values[codes]`` for uint8 codes, two elements per gather.
+
+    ``values`` holds the 256 decoded 4-byte values. Entry ``c0 + 256 * c1`` of
+    the pair table holds the bytes of ``values[c0]`` then ``values[c1]``: the
+    codes read as little-endian uint16 index it, and one 8-byte entry fills two
+    output elements.
+    """
+    pairs = np.empty((256, 256, 2), dtype=values.dtype)
+    pairs[:, :, 0] = values[np.newaxis, :]
+    pairs[:, :, 1] = values[:, np.newaxis]
+    even = codes.size & ~1
+    _gather(
+        pairs.reshape(-1).view(np.dtype("<u8")),
+        codes[:even].view(DTYPES["uint16"].numpy),
+        out[:even].view(np.dtype("<u8")),
     )
+    if even < codes.size:
+        out[even] = values[codes[even]]
+
+
+def _affine_values(codes: np.ndarray, scale: float, lo: float, dtype: str) -> np.ndarray:
+    """tfjs-core's decoded value of each code: ``q * scale + min`` in double, then stored.
+
+    ``codes`` is a new float64 array, overwritten by the doubles.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # huge scale/min: +-inf (or NaN), as in JavaScript
+        np.multiply(codes, scale, out=codes)
+        np.add(codes, lo, out=codes)
+        if dtype == "float32":
+            return codes.astype(DTYPES["float32"].numpy)
+    return js_round_to_int32(codes)
+
+
+def lookup_table(quantization: Mapping[str, Any], dtype: str) -> np.ndarray:
+    """The decoded value of every uint8/uint16 code, as tfjs-core computes it.
+
+    Args:
+        quantization: the manifest ``quantization`` object.
+        dtype: the weight's dtype, ``"float32"`` or ``"int32"``.
+
+    Returns:
+        256 or 65536 values of that dtype, indexed by code.
+
+    Raises:
+        TfjsFormatError: missing or non-finite scale/min, or another dtype.
+    """
+    qdtype = quantization["dtype"]
+    if dtype not in ("float32", "int32"):
+        raise TfjsFormatError(
+            f"{qdtype} quantization supports weights of type float32 or int32, not {dtype}", field="dtype"
+        )
+    scale, lo = affine_scale_min(quantization)
+    return _affine_values(np.arange(_AFFINE[qdtype] + 1, dtype=_F64), scale, lo, dtype)
 
 
 def affine_scale_min(quantization: Mapping[str, Any]) -> tuple[float, float]:
