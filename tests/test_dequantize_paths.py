@@ -1,7 +1,8 @@
 """The fast decoding paths give the reference table's values bit for bit.
 
-``affine_decode`` evaluates ``q * scale + min`` per element in chunks instead of
-gathering from :func:`lookup_table`; ``float16_to_float32`` gathers from a table
+``affine_decode`` gathers from tables it builds per weight (code pairs for big
+uint8 weights, the expression per element for small uint16 ones) instead of
+indexing :func:`lookup_table`; ``float16_to_float32`` gathers from a table
 instead of numpy's cast. Both must equal the slow definitions for every code.
 """
 
@@ -85,12 +86,7 @@ def test_quantized_weights_of_a_model_are_carved_from_shared_blocks_without_over
         assert decoded[name].tobytes() == want.tobytes(), name
     carved = [decoded[f"w{i}"] for i in range(6)]
 
-    def root(a):
-        while isinstance(a.base, np.ndarray):
-            a = a.base
-        return id(a)
-
-    blocks = {root(a) for a in carved}
+    blocks = {_root(a) for a in carved}
     assert len(blocks) == 1  # one block for this small model
     for i, a in enumerate(carved):
         assert a.flags.writeable and a.flags.c_contiguous
@@ -103,3 +99,26 @@ def test_quantized_weights_of_a_model_are_carved_from_shared_blocks_without_over
     carved[0][...] = 1.0  # still valid and private after close
     assert np.all(carved[0] == 1.0)
     assert not np.shares_memory(carved[0], carved[1])
+
+
+def test_quantized_int32_weights_are_carved_too():
+    import tfjs_codec as tc
+    from conftest import FIXTURES, expected_weights, same_bits
+
+    expected = expected_weights("tfjs_quantized_manual")
+    with tc.load(FIXTURES / "tfjs_quantized_manual") as model:
+        ints = [n for n, s in model.specs.items() if s.quantization is not None and s.dtype == "int32" and s.size]
+        floats = [n for n, s in model.specs.items() if s.quantization is not None and s.dtype == "float32" and s.size]
+        assert len(ints) >= 2 and floats
+        decoded = {n: model[n] for n in ints + floats}
+    for name, array in decoded.items():
+        assert same_bits(array, expected[name]), name
+        assert array.flags.writeable and array.flags.c_contiguous
+    assert len({_root(a) for a in decoded.values()}) == 1  # one block holds the int32 and float32 outputs
+
+
+def _root(a: np.ndarray) -> int:
+    """Identity of the array that owns ``a``'s memory (its arena block)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return id(a)
