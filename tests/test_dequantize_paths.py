@@ -102,8 +102,9 @@ def test_quantized_weights_of_a_model_are_carved_from_shared_blocks_without_over
 
 
 def test_quantized_int32_weights_are_carved_too():
-    import tfjs_codec as tc
     from conftest import FIXTURES, expected_weights, same_bits
+
+    import tfjs_codec as tc
 
     expected = expected_weights("tfjs_quantized_manual")
     with tc.load(FIXTURES / "tfjs_quantized_manual") as model:

@@ -16,11 +16,11 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import FIXTURES, same_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tfjs_codec as tc
-from conftest import FIXTURES, same_bits
 from tfjs_codec import quantization as Q
 
 FOLDER = FIXTURES / "quantize_fastpaths"
@@ -152,7 +152,8 @@ def test_codes_equal_the_reference_formula(values, picks, qdtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "int32"])
 def test_uint8_pair_table_decodes_every_pair_of_codes(dtype):
-    q = {"dtype": "uint8", "scale": 0.0123, "min": -1.7} if dtype == "float32" else {"dtype": "uint8", "scale": 0.5, "min": -64.25}
+    scale, lo = (0.0123, -1.7) if dtype == "float32" else (0.5, -64.25)
+    q = {"dtype": "uint8", "scale": scale, "min": lo}
     pairs = np.arange(1 << 16, dtype="<u2").view(np.uint8)  # every (c0, c1) once
     table = Q.lookup_table(q, dtype)
     for codes in (pairs, pairs[:-1], pairs[1:], np.concatenate([pairs, pairs[:3]])):
