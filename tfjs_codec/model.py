@@ -33,7 +33,7 @@ class Model(Mapping[str, np.ndarray]):
     mapping, in manifest order; arrays are decoded on first access and cached.
     Arrays it returns stay valid after :meth:`close` (each keeps its shard
     mapping alive); closing releases everything else. Decoded quantized
-    float32 weights are carved from shared blocks of up to 64 MiB
+    weights (float32 and int32) are carved from shared blocks of up to 64 MiB
     (:mod:`tfjs_codec.arena`), each freed with the last array in it. Two models
     are equal only when they are the same object.
 
