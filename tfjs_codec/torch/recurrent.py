@@ -12,6 +12,15 @@ Keras gate order. Recurrent cells follow Keras (``x`` the step input, ``h`` the 
 - GRU ``reset_after=False`` (the only variant tfjs-layers runs; bias (3u,)):
   ``h~ = act(xK_h + b_h + (r * h) R_h)``.
 - SimpleRNN: ``h = act(x K + b + h R)``.
+
+A mask (from ``Masking`` or ``Embedding(mask_zero)``, see :func:`~tfjs_codec.torch.core.attach_mask`)
+makes masked steps keep the previous output and states, as tfjs' ``rnn()`` does.
+
+Wrappers hold other layers (:class:`Wrapper`): ``RNN`` over a cell (:class:`CellRNN`) or a
+list of cells / ``StackedRNNCells`` (:class:`StackedRecurrent`), ``Bidirectional`` and
+``TimeDistributed``; the wrapped layers' weights keep the names tfjs or Keras give them below
+the wrapper's (``forward_lstm_LSTM1/kernel``, ``RNNCell_0/kernel``,
+``forward_lstm/lstm_cell/kernel``). ``ConvLSTM2D`` is the LSTM with convolutions.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from .registry import (
     to_numpy,
 )
 
-__all__ = ["Bidirectional", "ConvLSTM2D", "Recurrent", "StackedRecurrent", "TimeDistributed", "Wrapper"]
+__all__ = ["Bidirectional", "CellRNN", "ConvLSTM2D", "Recurrent", "StackedRecurrent", "TimeDistributed", "Wrapper"]
 
 
 class Recurrent(TfjsLayer):
@@ -332,16 +341,12 @@ def _rnn(c: BuildContext) -> TfjsLayer:
         layers.append(_recurrent(_CELLS[cls])(ctx))
         scopes.append(scope)
     if len(layers) == 1:  # one cell: the plain recurrent layer, weights under the RNN's own name
-        return _single(c, layers[0], scopes[0])
+        return CellRNN(c.name, c.cls, layers, scopes)
     return StackedRecurrent(c.name, c.cls, layers, scopes)
 
 
-def _single(c: BuildContext, layer: TfjsLayer, scope: _Scope) -> TfjsLayer:
-    return _Recurrent1(c.name, c.cls, [layer], [scope])
-
-
-class _Recurrent1(Wrapper):
-    """RNN holding one cell."""
+class CellRNN(Wrapper):
+    """RNN over one LSTMCell, GRUCell or SimpleRNNCell: the matching recurrent layer inside."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner[0](x)
