@@ -47,6 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 from .ml5 import Ml5Meta, ml5_meta
 from .module import TfjsModule, save_module, to_module
 from .state import save_state_dict, state_dict
+from .teachable import TeachableMeta, teachable_meta
 
 
 def export(out: Any, module: Any, example_input: Any, **options: Any) -> Any:
@@ -60,11 +61,13 @@ def export(out: Any, module: Any, example_input: Any, **options: Any) -> Any:
 
 __all__ = [
     "Ml5Meta",
+    "TeachableMeta",
     "TfjsModule",
     "export",
     "ml5_meta",
     "save_module",
     "save_state_dict",
     "state_dict",
+    "teachable_meta",
     "to_module",
 ]

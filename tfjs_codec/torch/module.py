@@ -16,17 +16,30 @@ from ..errors import TfjsFormatError
 from ..reader import Model
 from .ml5 import Ml5Meta, ml5_meta
 from .registry import TfjsLayer, build_layer
+from .teachable import TeachableMeta, teachable_meta
 
 if TYPE_CHECKING:
     from .graph.module import GraphModule
 
 __all__ = ["TfjsModule", "to_module", "save_module"]
 
-_Ref = tuple[str, int, int]  # (layer name, node index, tensor index)
+_Ref = tuple[str, int, int]  # (layer key, node index, tensor index)
+_Node = tuple[str, int, list[_Ref]]  # (layer key, the node index refs use for this call, inbound refs)
+
+#: Keras / tfjs model classes, top-level or nested as a layer.
+MODEL_CLASSES = ("Sequential", "Model", "Functional")
+
+_SEQ_INPUT: _Ref = ("__input__", 0, 0)
 
 
-class TfjsModule(nn.Module):
-    """A Keras / tfjs-layers model as a torch module.
+class Graph(TfjsLayer):
+    """A Sequential or functional model: its layers called node by node.
+
+    Used for the top-level model (:class:`TfjsModule`) and for every model nested
+    as a layer inside another (a Teachable Machine image model is a Sequential
+    holding a functional MobileNet and a Sequential head). A layer called at
+    several places of the topology (a shared layer, or a nested model applied
+    twice) is one module with one set of weights, called once per node.
 
     Inputs and outputs are channels-last, in the order of the model's input and
     output layers; a single-output model returns a tensor, a multi-output one a
@@ -34,42 +47,38 @@ class TfjsModule(nn.Module):
 
     Attributes:
         layers: ``nn.ModuleDict`` of the layers, keyed by a torch-safe form of
-            their names (``.`` replaced), in topology order.
-        weight_names: tfjs weight name -> (layer key, variable name), for every
-            model weight the module holds.
-        input_names / output_names: the model's input and output layer names.
-        ml5: the ml5 ``model_meta.json`` helpers (:class:`Ml5Meta`), or None.
+            their names (``.`` replaced by ``_``), in topology order; a nested
+            model is a :class:`Graph` there.
+        input_names / output_names: the model's input and output layer keys.
     """
 
     def __init__(
         self,
-        layers: dict[str, TfjsLayer],
-        nodes: list[tuple[str, list[_Ref]]],
+        name: str,
+        cls: str,
+        layers: dict[str, nn.Module],
+        nodes: list[_Node],
         inputs: list[_Ref],
         outputs: list[_Ref],
-        weight_names: dict[str, tuple[str, str]],
-        ml5: Ml5Meta | None,
     ) -> None:
-        super().__init__()
+        super().__init__(name, cls)
         self.layers = nn.ModuleDict(layers)
         self._nodes = nodes
         self._inputs = inputs
         self._outputs = outputs
-        self.weight_names = weight_names
         self.input_names = [r[0] for r in inputs]
         self.output_names = [r[0] for r in outputs]
-        self.ml5 = ml5
 
     def forward(self, *xs: torch.Tensor) -> Any:
         if len(xs) != len(self._inputs):
-            raise TypeError(f"the model takes {len(self._inputs)} input(s) ({', '.join(self.input_names)}), got {len(xs)}")
-        values: dict[_Ref, torch.Tensor] = dict(zip(self._inputs, xs, strict=False))
-        counts: dict[str, int] = {}
-        for key, args in self._nodes:
-            node = counts.get(key, 0)
-            counts[key] = node + 1
+            raise TypeError(
+                f"{self.tfjs_class} {self.tfjs_name!r} takes {len(self._inputs)} input(s) "
+                f"({', '.join(self.input_names)}), got {len(xs)}"
+            )
+        values: dict[_Ref, torch.Tensor] = dict(zip(self._inputs, xs, strict=True))
+        for key, node, args in self._nodes:
             out = self.layers[key](*[values[a] for a in args])
-            if isinstance(out, tuple):  # a layer with several outputs (Bidirectional, merge_mode None)
+            if isinstance(out, tuple):
                 for t, o in enumerate(out):
                     values[(key, node, t)] = o
             else:
@@ -77,10 +86,63 @@ class TfjsModule(nn.Module):
         outs = tuple(values[r] for r in self._outputs)
         return outs[0] if len(outs) == 1 else outs
 
+    def extra_repr(self) -> str:
+        return f"{self.tfjs_class} {self.tfjs_name!r}, inputs {self.input_names}, outputs {self.output_names}"
+
+
+class TfjsModule(Graph):
+    """A Keras / tfjs-layers model as a torch module (see :class:`Graph`).
+
+    Attributes:
+        weight_names: tfjs weight name -> (layer path, variable name), for every
+            model weight the module holds; the path is the layer's key, or the
+            keys from the outermost model down joined by ``.`` for a layer of a
+            nested model (``sequential_1.conv1``).
+        ml5: the ml5 ``model_meta.json`` helpers (:class:`Ml5Meta`), or None.
+        teachable: the Teachable Machine ``metadata.json`` helpers
+            (:class:`TeachableMeta`: labels, image size, library versions, input
+            preprocessing), or None.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cls: str,
+        layers: dict[str, nn.Module],
+        nodes: list[_Node],
+        inputs: list[_Ref],
+        outputs: list[_Ref],
+        weight_names: dict[str, tuple[str, str]],
+        ml5: Ml5Meta | None,
+        teachable: TeachableMeta | None = None,
+    ) -> None:
+        super().__init__(name, cls, layers, nodes, inputs, outputs)
+        self.weight_names = weight_names
+        self.ml5 = ml5
+        self.teachable = teachable
+
+    def layer(self, path: str) -> TfjsLayer:
+        """The layer at a path of :attr:`weight_names` (``"sequential_1.conv1"``).
+
+        Raises:
+            KeyError: no layer there.
+        """
+        layer: nn.Module = self
+        for key in path.split("."):
+            if not isinstance(layer, Graph) or key not in layer.layers:
+                raise KeyError(f"no layer {path!r} in the model")
+            layer = layer.layers[key]
+        return cast(TfjsLayer, layer)
+
     def tfjs_state(self) -> dict[str, np.ndarray]:
         """tfjs weight name -> the module's current value in the tfjs layout."""
-        exported = {key: cast(TfjsLayer, layer).export_tfjs() for key, layer in self.layers.items()}
-        return {name: exported[key][var] for name, (key, var) in self.weight_names.items()}
+        exported: dict[str, dict[str, np.ndarray]] = {}
+        out = {}
+        for name, (path, var) in self.weight_names.items():
+            if path not in exported:
+                exported[path] = self.layer(path).export_tfjs()
+            out[name] = exported[path][var]
+        return out
 
 
 def _key(name: str) -> str:
@@ -92,30 +154,92 @@ def _topology(model: Model) -> tuple[dict[str, Any], str]:
     topo = doc.get("modelTopology")
     file = model.file_name
     if model.format == "graph-model":
-        raise TfjsFormatError("a graph model has no Keras topology; to_module needs a layers model", file=file, field="format")
+        raise TfjsFormatError(
+            "a graph model has no Keras topology; to_module needs a layers model", file=file, field="format"
+        )
     if not isinstance(topo, dict):
         raise TfjsFormatError("no Keras topology; to_module needs a layers model", file=file, field="modelTopology")
+    keras_version = topo.get("keras_version")
     if "model_config" in topo:  # converter: {keras_version, backend, model_config}
         topo = topo["model_config"]
     if not isinstance(topo, dict) or "class_name" not in topo:
         raise TfjsFormatError("no class_name in the topology", file=file, field="modelTopology")
+    _refuse_keras3(model, topo, keras_version, file)
     return topo, file
 
 
-def _lookup(model: Model, layer: str) -> dict[str, str]:
-    """var -> array for a layer, accepting ``layer/var`` and ``layer/cell/var``."""
-    by_var: dict[str, str] = {}
+#: What tfjs-layers 4.22's tf.loadLayersModel says about a Keras 3 InputLayer (``batch_shape``).
+TFJS_KERAS3_INPUT_ERROR = "An InputLayer should be passed either a `batchInputShape` or an `inputShape`."
+
+
+def _walk_layers(config: Any) -> list[dict[str, Any]]:
+    """Every layer dict of a topology config, nested models' layers too."""
+    out: list[dict[str, Any]] = []
+    layers = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
+    for lc in layers if isinstance(layers, list) else []:
+        if isinstance(lc, dict):
+            out.append(lc)
+            if lc.get("class_name") in MODEL_CLASSES:
+                out += _walk_layers(lc.get("config"))
+    return out
+
+
+def _refuse_keras3(model: Model, topo: dict[str, Any], keras_version: Any, file: str) -> None:
+    """A clear error for a Keras 3 export (its names and configs are not tfjs-layers'), else nothing."""
+    signs: list[str] = []
+    if isinstance(keras_version, str) and keras_version.startswith("3."):
+        signs.append(f"keras_version {keras_version!r}")
+    layers = _walk_layers(topo.get("config"))
+    input_layer = next(
+        (
+            lc
+            for lc in layers
+            if lc.get("class_name") == "InputLayer"
+            and isinstance(lc.get("config"), dict)
+            and "batch_shape" in lc["config"]
+            and "batch_input_shape" not in lc["config"]
+        ),
+        None,
+    )
+    if input_layer is not None:
+        signs.append(f"InputLayer {input_layer['config'].get('name')!r} has batch_shape where Keras 2 writes batch_input_shape")
+    if any(isinstance(n, dict) for lc in layers for n in (lc.get("inbound_nodes") or [])):
+        signs.append("inbound nodes are {args, kwargs} objects")
+    if any("module" in lc and "registered_name" in lc for lc in layers):
+        signs.append("layer entries carry module and registered_name")
+    if any(isinstance((lc.get("config") or {}).get("dtype"), dict) for lc in layers):
+        signs.append("dtypes are DTypePolicy objects")
+    if not signs:
+        return
+    name = (topo.get("config") or {}).get("name") if isinstance(topo.get("config"), dict) else None
+    prefixed = [w for w, spec in model.specs.items() if spec.group != "optimizer" and name and w.startswith(f"{name}/")]
+    if prefixed:
+        signs.append(f"weights are named with the model's name first, like {prefixed[0]!r}")
+    if input_layer is not None:
+        tfjs = f'tfjs-layers 4.22 cannot load it either (tf.loadLayersModel: "{TFJS_KERAS3_INPUT_ERROR}")'
+    else:
+        tfjs = "tfjs-layers 4.22 reads the Keras 2 forms only, so tf.loadLayersModel is not expected to load it either"
+    raise TfjsFormatError(
+        f"a Keras 3 export ({'; '.join(signs)}): {tfjs}, and tfjs_codec.torch builds Keras 2 / tfjs-layers "
+        "topologies only; save the model from Keras 2 (tf_keras, TF_USE_LEGACY_KERAS=1) before converting it",
+        file=file,
+        field="modelTopology",
+    )
+
+
+def _weight_index(model: Model) -> dict[str, dict[str, str]]:
+    """layer name -> {var: tfjs weight name}, accepting ``layer/var`` and ``layer/cell/var``."""
+    index: dict[str, dict[str, str]] = {}
     for name, spec in model.specs.items():
         if spec.group == "optimizer":
             continue
         parts = name.split("/")
-        if len(parts) >= 2 and parts[0] == layer and len(parts) <= 3:
+        if 2 <= len(parts) <= 3:
+            by_var = index.setdefault(parts[0], {})
             var = parts[-1]
             if len(parts) == 2 or var not in by_var:
                 by_var[var] = name
-        if len(parts) >= 3 and parts[0] == layer:  # wrapped layers / RNN cells: the name below the layer's
-            by_var.setdefault("/".join(parts[1:]), name)
-    return by_var
+    return index
 
 
 def _getter(model: Model, vars_: dict[str, str]) -> Callable[[str], np.ndarray | None]:
@@ -130,14 +254,16 @@ def _getter(model: Model, vars_: dict[str, str]) -> Callable[[str], np.ndarray |
 def _ref(item: Any, file: str, where: str) -> _Ref:
     if isinstance(item, (list, tuple)) and len(item) >= 3:
         if len(item) >= 4 and item[3]:
-            raise TfjsFormatError(f"call arguments {item[3]!r} are not supported by tfjs_codec.torch", file=file, field=where)
+            raise TfjsFormatError(
+                f"call arguments {item[3]!r} are not supported by tfjs_codec.torch", file=file, field=where
+            )
         return (str(item[0]), int(item[1]), int(item[2]))
     raise TfjsFormatError(
         f"inbound node {item!r} is not in the Keras 2 / tfjs form [layer, node, tensor, kwargs]", file=file, field=where
     )
 
 
-def _layer_configs(cls: str, config: Any, file: str) -> list[dict[str, Any]]:
+def _layer_configs(cls: str, config: Any, file: str, where: str) -> list[dict[str, Any]]:
     """The topology's list of layer configs (Sequential also comes as a bare list)."""
     layer_cfgs: Any
     if cls == "Sequential" and isinstance(config, list):
@@ -145,7 +271,7 @@ def _layer_configs(cls: str, config: Any, file: str) -> list[dict[str, Any]]:
     else:
         layer_cfgs = config.get("layers") if isinstance(config, dict) else None
     if not isinstance(layer_cfgs, list) or not all(isinstance(lc, dict) for lc in layer_cfgs):
-        raise TfjsFormatError(f"{cls} config has no list of layers", file=file, field="modelTopology.config.layers")
+        raise TfjsFormatError(f"{cls} config has no list of layers", file=file, field=where)
     return layer_cfgs
 
 
@@ -156,17 +282,113 @@ def _layer_name(lc: dict[str, Any], file: str) -> str:
     return name
 
 
-def _endpoints(config: dict[str, Any], key: str, file: str) -> list[_Ref]:
+def _endpoints(config: dict[str, Any], key: str, file: str, where: str) -> list[_Ref]:
     """A functional model's ``input_layers`` / ``output_layers`` as keyed refs."""
     refs = config.get(key)
+    field = f"{where}.{key}"
     if not isinstance(refs, list):
-        raise TfjsFormatError(f"is {refs!r}, not a list of [layer, node, tensor]", file=file, field=f"modelTopology.config.{key}")
+        raise TfjsFormatError(f"is {refs!r}, not a list of [layer, node, tensor]", file=file, field=field)
     out = []
     for r in refs:
         if not (isinstance(r, (list, tuple)) and len(r) >= 3):
-            raise TfjsFormatError(f"entry {r!r} is not [layer, node, tensor]", file=file, field=f"modelTopology.config.{key}")
-        out.append((_key(str(r[0])), r[1], r[2]))
+            raise TfjsFormatError(f"entry {r!r} is not [layer, node, tensor]", file=file, field=field)
+        out.append((_key(str(r[0])), int(r[1]), int(r[2])))
     return out
+
+
+def _first_node(cls: str, config: Any) -> int:
+    """The node index a model's first call inside another model has in refs.
+
+    A plain layer's calls are nodes 0, 1, ... A nested model's node 0 is its own
+    creation (its input layer linked to its outputs), so refs to its calls count
+    from 1: always in tfjs-layers (``keptNodes = layer instanceof Container ? 1 :
+    0``), and in Keras 2 for a model built with an input (``_should_skip_first_node``);
+    a Keras 2 Sequential without input shape counts from 0.
+    """
+    if cls not in MODEL_CLASSES:
+        return 0
+    if cls != "Sequential":
+        return 1
+    layers = config if isinstance(config, list) else (config or {}).get("layers") or []
+    if not layers or not isinstance(layers[0], dict):
+        return 0
+    first = layers[0]
+    conf = first.get("config") or {}
+    built = first.get("class_name") == "InputLayer" or any(
+        conf.get(k) is not None for k in ("batch_input_shape", "batch_shape", "input_shape")
+    )
+    return 1 if built else 0
+
+
+class _Builder:
+    """Builds the graphs of a model, the nested ones too, and records where each weight went."""
+
+    def __init__(self, model: Model, file: str) -> None:
+        self.model = model
+        self.file = file
+        self.index = _weight_index(model)
+        self.weight_names: dict[str, tuple[str, str]] = {}
+
+    def graph(self, name: str, cls: str, config: Any, path: str, where: str) -> tuple[
+        dict[str, nn.Module], list[_Node], list[_Ref], list[_Ref]
+    ]:
+        file = self.file
+        layer_cfgs = _layer_configs(cls, config, file, f"{where}.config.layers")
+        names = [_layer_name(lc, file) for lc in layer_cfgs]
+        layers: dict[str, nn.Module] = {}
+        for lc, lname in zip(layer_cfgs, names, strict=True):
+            lcls = str(lc.get("class_name"))
+            lconf = lc.get("config") or {}
+            key = _key(lname)
+            if key in layers:
+                raise TfjsFormatError("two layers with the same name", file=file, field=f"layer {lname!r} ({lcls})")
+            lpath = f"{path}.{key}" if path else key
+            if lcls in MODEL_CLASSES:
+                inner = self.graph(lname, lcls, lconf, lpath, f"layer {lname!r} ({lcls})")
+                layers[key] = Graph(lname, lcls, *inner)
+                continue
+            vars_ = self.index.get(lname, {})
+            layer = build_layer(lname, lcls, lconf, _getter(self.model, vars_), file=file)
+            layers[key] = layer
+            for var in layer.tfjs_vars:
+                tfjs_name = vars_[var]
+                if tfjs_name in self.weight_names:
+                    raise TfjsFormatError(
+                        f"is used by two layers ({self.weight_names[tfjs_name][0]} and {lpath}): layer names clash "
+                        "across nested models, which tfjs_codec.torch does not support",
+                        file=file, weight=tfjs_name,
+                    )
+                self.weight_names[tfjs_name] = (lpath, var)
+
+        nodes: list[_Node] = []
+        if cls == "Sequential":
+            keys = [k for k, lc in zip(layers, layer_cfgs, strict=True) if lc.get("class_name") != "InputLayer"]
+            prev = _SEQ_INPUT
+            for k, lc in zip(keys, [lc for lc in layer_cfgs if lc.get("class_name") != "InputLayer"], strict=True):
+                node = _first_node(str(lc.get("class_name")), lc.get("config"))
+                nodes.append((k, node, [prev]))
+                prev = (k, node, 0)
+            return layers, nodes, [_SEQ_INPUT], [prev]
+        for lc, lname in zip(layer_cfgs, names, strict=True):
+            first = _first_node(str(lc.get("class_name")), lc.get("config"))
+            inbound = lc.get("inbound_nodes") or []
+            if not isinstance(inbound, list):
+                raise TfjsFormatError(
+                    f"inbound_nodes {inbound!r} is not a list", file=file, field=f"layer {lname!r} ({lc.get('class_name')})"
+                )
+            for n, node in enumerate(inbound):
+                if not isinstance(node, list):
+                    raise TfjsFormatError(
+                        f"inbound node {node!r} is not in the Keras 2 / tfjs form [[layer, node, tensor, kwargs], ...]",
+                        file=file, field=f"layer {lname!r} inbound node {n}",
+                    )
+                args = [_ref(item, file, f"layer {lname!r} inbound node {n}") for item in node]
+                nodes.append((_key(lname), first + n, [(_key(a[0]), a[1], a[2]) for a in args]))
+        if not isinstance(config, dict):
+            raise TfjsFormatError(f"{cls} config is not an object", file=file, field=f"{where}.config")
+        inputs = _endpoints(config, "input_layers", file, f"{where}.config")
+        outputs = _endpoints(config, "output_layers", file, f"{where}.config")
+        return layers, _toposort(nodes, inputs, outputs, file, where), inputs, outputs
 
 
 def _is_graph_model(model: Model) -> bool:
@@ -180,11 +402,13 @@ def to_module(model: Model) -> TfjsModule | GraphModule:
 
     A graph model (``format: graph-model``, a TensorFlow GraphDef) becomes a
     :class:`tfjs_codec.torch.graph.GraphModule` (see :mod:`tfjs_codec.torch.graph`).
-    Layers models: covers Sequential and functional (``Model`` / ``Functional``) topologies as
-    tfjs-layers (browser, ml5) and the tensorflowjs converter (Keras 2,
-    tf_keras) write them. The module's parameters are copies of the weights in
-    torch layouts (see :mod:`tfjs_codec.torch`); quantized weights are used
-    dequantized.
+    Layers models: Sequential and functional (``Model`` / ``Functional``)
+    topologies as tfjs-layers (browser, ml5, Teachable Machine) and the
+    tensorflowjs converter (Keras 2, tf_keras) write them, with models nested as
+    layers to any depth, shared layers (one module, called at each of its nodes)
+    and several inputs and outputs. The module's parameters are copies of the
+    weights in torch layouts (see :mod:`tfjs_codec.torch`); quantized weights are
+    used dequantized.
 
     Args:
         model: a loaded layers or graph model.
@@ -194,10 +418,11 @@ def to_module(model: Model) -> TfjsModule | GraphModule:
 
     Raises:
         TfjsFormatError: an op a graph model uses that is not supported (all
-            listed at once), an unsupported layer class or option
-            (the message names the layer, its class and the option), nested
-            models, a weight the topology needs that the manifest lacks, or a
-            model weight no layer uses.
+            listed at once), a Keras 3 export (the message says what it is and
+            that tfjs cannot load it either), an unsupported layer class or
+            option (the message names the layer, its class and the option), a
+            weight the topology needs that the manifest lacks, or a model weight
+            no layer uses.
     """
     if _is_graph_model(model):  # a GraphDef: compiled by tfjs_codec.torch.graph
         from .graph.module import build_graph_module
@@ -206,84 +431,49 @@ def to_module(model: Model) -> TfjsModule | GraphModule:
     topo, file = _topology(model)
     cls = topo["class_name"]
     config = topo.get("config")
-    if cls not in ("Sequential", "Model", "Functional"):
+    if cls not in MODEL_CLASSES:
         raise TfjsFormatError(
             f"model class {cls!r} is not supported by tfjs_codec.torch", file=file, field="modelTopology.class_name"
         )
-    layer_cfgs = _layer_configs(cls, config, file)
-    names = [_layer_name(lc, file) for lc in layer_cfgs]
-
-    layers: dict[str, TfjsLayer] = {}
-    weight_names: dict[str, tuple[str, str]] = {}
-    for lc, name in zip(layer_cfgs, names, strict=False):
-        lcls = str(lc.get("class_name"))
-        lconf = lc.get("config") or {}
-        if lcls in ("Sequential", "Model", "Functional"):
+    builder = _Builder(model, file)
+    name = (config.get("name") if isinstance(config, dict) else None) or "model"
+    layers, nodes, inputs, outputs = builder.graph(str(name), cls, config, "", "modelTopology")
+    used = builder.weight_names
+    for wname, spec in model.specs.items():
+        if spec.group != "optimizer" and wname not in used:
             raise TfjsFormatError(
-                "nested models are not supported by tfjs_codec.torch", file=file, field=f"layer {name!r} ({lcls})"
+                "is not used by any layer of the topology (to_module would drop it)", file=file, weight=wname
             )
-        vars_ = _lookup(model, name)
-        key = _key(name)
-        if key in layers:
-            raise TfjsFormatError("two layers with the same name", file=file, field=f"layer {name!r} ({lcls})")
-        layer = build_layer(name, lcls, lconf, _getter(model, vars_), file=file)
-        layers[key] = layer
-        for var in layer.tfjs_vars:
-            weight_names[vars_[var]] = (key, var)
-
-    nodes: list[tuple[str, list[_Ref]]] = []
-    if cls == "Sequential":
-        keys = [k for k, lc in zip(layers, layer_cfgs, strict=False) if lc.get("class_name") != "InputLayer"]
-        inp: _Ref = ("__input__", 0, 0)
-        prev = inp
-        for k in keys:
-            nodes.append((k, [prev]))
-            prev = (k, 0, 0)
-        inputs, outputs = [inp], [prev]
-    else:
-        for lc, name in zip(layer_cfgs, names, strict=False):
-            for n, node in enumerate(lc.get("inbound_nodes") or []):
-                args = [_ref(item, file, f"layer {name!r} inbound node {n}") for item in node]
-                nodes.append((_key(name), [(_key(a[0]), a[1], a[2]) for a in args]))
-        assert isinstance(config, dict)  # _layer_configs accepts a bare list for Sequential only
-        inputs = _endpoints(config, "input_layers", file)
-        outputs = _endpoints(config, "output_layers", file)
-        nodes = _toposort(nodes, inputs, file)
-
-    used = {n for n in weight_names}
-    for name, spec in model.specs.items():
-        if spec.group != "optimizer" and name not in used:
-            raise TfjsFormatError(
-                "is not used by any layer of the topology (to_module would drop it)", file=file, weight=name
-            )
-    module = TfjsModule(layers, nodes, inputs, outputs, weight_names, ml5_meta(model))
+    module = TfjsModule(str(name), cls, layers, nodes, inputs, outputs, used, ml5_meta(model), teachable_meta(model))
     return module.eval()
 
 
-def _toposort(nodes: list[tuple[str, list[_Ref]]], inputs: list[_Ref], file: str) -> list[tuple[str, list[_Ref]]]:
-    """Order nodes so each runs after its inputs (node indices follow each layer's call order)."""
-    ready = {(r[0], r[1]) for r in inputs}
+def _toposort(nodes: list[_Node], inputs: list[_Ref], outputs: list[_Ref], file: str, where: str) -> list[_Node]:
+    """Order nodes so each runs after its inputs."""
     pending = list(nodes)
     ordered = []
-    counts: dict[str, int] = {}
+    produced: set[tuple[str, int]] = {(r[0], r[1]) for r in inputs}
     while pending:
-        for i, (key, args) in enumerate(pending):
-            if all((a[0], a[1]) in ready for a in args):
-                node = counts.get(key, 0)
-                counts[key] = node + 1
-                ready.add((key, node))
+        for i, (key, node, args) in enumerate(pending):
+            if all((a[0], a[1]) in produced for a in args):
+                produced.add((key, node))
                 ordered.append(pending.pop(i))
                 break
         else:
             raise TfjsFormatError(
-                f"layer {pending[0][0]!r} needs inputs no layer produces ({pending[0][1]!r})", file=file, field="modelTopology"
+                f"layer {pending[0][0]!r} needs inputs no layer produces ({pending[0][2]!r})", file=file, field="modelTopology"
+            )
+    for r in outputs:
+        if (r[0], r[1]) not in produced:
+            raise TfjsFormatError(
+                f"output {list(r)!r} is not produced by any layer", file=file, field=f"{where}.config.output_layers"
             )
     return ordered
 
 
 def save_module(
     out: str | os.PathLike[str],
-    module: TfjsModule | GraphModule,
+    module: TfjsModule,
     *,
     like: Model | str | os.PathLike[str],
     **kwargs: Any,
@@ -309,7 +499,7 @@ def save_module(
     Raises:
         TfjsFormatError: the module's weights do not match ``like``'s names or shapes.
     """
-    if not hasattr(module, "tfjs_state"):
+    if not isinstance(module, TfjsModule):
         raise TypeError(f"save_module needs a module made by to_module, got {type(module).__name__}")
     from ..reader import load
 
