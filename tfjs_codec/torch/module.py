@@ -228,17 +228,26 @@ def _refuse_keras3(model: Model, topo: dict[str, Any], keras_version: Any, file:
 
 
 def _weight_index(model: Model) -> dict[str, dict[str, str]]:
-    """layer name -> {var: tfjs weight name}, accepting ``layer/var`` and ``layer/cell/var``."""
+    """layer name -> {var: tfjs weight name} for the model's weights (optimizer slots left out).
+
+    ``layer/var`` and ``layer/cell/var`` give ``var`` (``layer/var`` first); every name
+    of 3 parts or more also gives its path below the layer (``forward_lstm/kernel`` for
+    ``bidirectional/forward_lstm/kernel``), for wrappers and RNN cells.
+    """
     index: dict[str, dict[str, str]] = {}
     for name, spec in model.specs.items():
         if spec.group == "optimizer":
             continue
         parts = name.split("/")
-        if 2 <= len(parts) <= 3:
-            by_var = index.setdefault(parts[0], {})
+        if len(parts) < 2:
+            continue
+        by_var = index.setdefault(parts[0], {})
+        if len(parts) <= 3:
             var = parts[-1]
             if len(parts) == 2 or var not in by_var:
                 by_var[var] = name
+        if len(parts) >= 3:
+            by_var.setdefault("/".join(parts[1:]), name)
     return index
 
 
@@ -473,7 +482,7 @@ def _toposort(nodes: list[_Node], inputs: list[_Ref], outputs: list[_Ref], file:
 
 def save_module(
     out: str | os.PathLike[str],
-    module: TfjsModule,
+    module: TfjsModule | GraphModule,
     *,
     like: Model | str | os.PathLike[str],
     **kwargs: Any,
@@ -499,7 +508,7 @@ def save_module(
     Raises:
         TfjsFormatError: the module's weights do not match ``like``'s names or shapes.
     """
-    if not isinstance(module, TfjsModule):
+    if not hasattr(module, "tfjs_state"):
         raise TypeError(f"save_module needs a module made by to_module, got {type(module).__name__}")
     from ..reader import load
 
