@@ -75,7 +75,18 @@ def test_module_matches_recorded_predictions(case):
         np.testing.assert_allclose(g, w, rtol=0, atol=TOLERANCE)
 
 
-@pytest.mark.parametrize("case", ["browser_layers_lstm", "tfjs_converter_dense_uint8", "browser_dense_optimizer"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "browser_layers_lstm",
+        "tfjs_converter_dense_uint8",
+        "browser_dense_optimizer",
+        "browser_nested_functional",
+        "browser_nested_deep",
+        "tfjs_converter_layers_nested",
+        "teachable_machine_image",
+    ],
+)
 def test_save_module_unchanged_is_byte_identical(case, tmp_path):
     require_torch()
     from tfjs_codec import torch as tct
