@@ -85,7 +85,7 @@ class _Reservation:
 
     def __del__(self) -> None:
         if _LIBC is not None and getattr(self, "address", None) is not None:
-            _LIBC[1](self.address, self.length)  # type: ignore[index,operator]
+            _LIBC[1](self.address, self.length)  # type: ignore[operator]
             self.address = None  # type: ignore[assignment]
 
 

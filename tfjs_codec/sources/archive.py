@@ -31,7 +31,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 from ..atomic import TEMP_PREFIX, atomic_file
 from ..errors import TfjsFormatError
@@ -443,7 +443,7 @@ def save_archive(out: str | os.PathLike[str], save_dir: Callable[[Path], Path]) 
     return target
 
 
-def _copy(src: BinaryIO, dst: BinaryIO) -> None:
+def _copy(src: IO[bytes], dst: IO[bytes]) -> None:
     while True:
         chunk = src.read(1 << 22)
         if not chunk:

@@ -28,7 +28,8 @@ class NpzFile(Mapping[str, np.ndarray]):
 
     def __getitem__(self, name: str) -> np.ndarray:
         try:
-            return self._npz[name]
+            array: np.ndarray = self._npz[name]
+            return array
         except ValueError as exc:
             raise TfjsFormatError(str(exc), file=self.path.name, weight=name) from None
 
