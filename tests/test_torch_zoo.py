@@ -199,6 +199,18 @@ REFUSED = [
         id="bidirectional-merge-mode",
     ),
     pytest.param(
+        "zoo_bidirectional_concat", 0, None,
+        {"layer": {"class_name": "LSTM", "config": {"name": "lstm", "units": 4, "return_state": True}}},
+        "model.json: layer 'bi_lstm' (Bidirectional): option 'return_state' = True (of the wrapped layer) is not "
+        "supported by tfjs_codec.torch",
+        id="bidirectional-return-state",
+    ),
+    pytest.param(
+        "zoo_rnn_stacked", 0, None, {"stateful": True},
+        "model.json: layer 'rnn_stack' (RNN): option 'stateful' = True is not supported by tfjs_codec.torch",
+        id="rnn-stateful",
+    ),
+    pytest.param(
         "zoo_softmax_axes", 1, None, {"axis": "last"},
         "model.json: layer 'softmax_last' (Softmax): option 'axis' = 'last' is not an integer or a list of integers",
         id="softmax-axis",
@@ -364,3 +376,50 @@ def test_fine_tuned_module_is_what_tfjs_loads(case, tmp_path):
     assert float(np.abs(mine - np.asarray(record["output"]["data"]).reshape(mine.shape)).max()) > 1e-3
     theirs = _node_predict(tmp_path / "tuned", x.numpy(), tmp_path)
     np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# tfjs' resize kernels, at any size (the fixtures hold a few)
+
+
+def _tfjs_resize(x: np.ndarray, size: tuple[int, int], method: str, align: bool) -> np.ndarray:
+    """tfjs-backend-cpu 4.22 ResizeBilinear / ResizeNearestNeighbor (halfPixelCenters false), loop for loop."""
+    _, h, w, _ = x.shape
+    nh, nw = size
+    eff_in = ((h - 1) if align and nh > 1 else h, (w - 1) if align and nw > 1 else w)
+    eff_out = ((nh - 1) if align and nh > 1 else nh, (nw - 1) if align and nw > 1 else nw)
+    rr, cr = eff_in[0] / eff_out[0], eff_in[1] / eff_out[1]
+    out = np.zeros((x.shape[0], nh, nw, x.shape[3]), np.float32)
+    for r in range(nh):
+        for c in range(nw):
+            fr, fc = rr * r, cr * c
+            if method == "nearest":
+                pick = (lambda v: int(np.floor(v + 0.5))) if align else (lambda v: int(np.floor(v)))
+                out[:, r, c] = x[:, min(h - 1, pick(fr)), min(w - 1, pick(fc))]
+                continue
+            r0, c0 = max(0, int(np.floor(fr))), max(0, int(np.floor(fc)))
+            r1, c1 = min(h - 1, int(np.ceil(fr))), min(w - 1, int(np.ceil(fc)))
+            top = x[:, r0, c0] + (x[:, r0, c1] - x[:, r0, c0]) * np.float32(fc - c0)
+            bottom = x[:, r1, c0] + (x[:, r1, c1] - x[:, r1, c0]) * np.float32(fc - c0)
+            out[:, r, c] = top + (bottom - top) * np.float32(fr - r0)
+    return out
+
+
+def test_resize_matches_tfjs_kernels_at_any_size():
+    torch = require_torch()
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tfjs_codec.torch.pooling import resize_nhwc
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        h=st.integers(1, 7), w=st.integers(1, 7), nh=st.integers(1, 11), nw=st.integers(1, 11),
+        method=st.sampled_from(["bilinear", "nearest"]), align=st.booleans(), seed=st.integers(0, 2**16),
+    )
+    def check(h, w, nh, nw, method, align, seed):
+        x = np.random.default_rng(seed).uniform(-1, 1, (2, h, w, 3)).astype(np.float32)
+        got = resize_nhwc(torch.from_numpy(x), (nh, nw), method=method, align_corners=align).numpy()
+        np.testing.assert_allclose(got, _tfjs_resize(x, (nh, nw), method, align), rtol=0, atol=1e-6)
+
+    check()

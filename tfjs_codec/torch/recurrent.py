@@ -319,7 +319,7 @@ def _cell_list(c: BuildContext, spec: Any) -> list[dict[str, Any]]:
 
 @register("RNN")
 def _rnn(c: BuildContext) -> TfjsLayer:
-    for key in ("return_state", "stateful"):
+    for key in ("return_state", "stateful", "time_major"):
         if c.opt(key):
             raise c.fail(key, "= True is not supported by tfjs_codec.torch")
     cells = _cell_list(c, c.opt("cell"))
