@@ -282,3 +282,38 @@ def test_node_attributes_decode_json_protobuf():
     with pytest.raises(tc.TfjsFormatError) as err:
         node.attr("missing")
     assert str(err.value) == "node 'n' (X): attribute 'missing' is missing"
+
+
+def test_less_common_ops_against_numpy():
+    torch = require_torch()
+    i32 = torch.int32
+    x = torch.tensor([[-1.5, 0.0, 2.0], [3.0, -0.5, 1.0]])
+    xn = x.numpy()
+    assert np.allclose(run("Softsign", x).numpy(), xn / (1 + np.abs(xn)))
+    selu = np.where(xn > 0, 1.0507009873554805 * xn, 1.0507009873554805 * 1.6732632423543772 * (np.exp(xn) - 1))
+    assert np.allclose(run("Selu", x).numpy(), selu)
+    assert np.allclose(run("Einsum", x, x, equation="ij,kj->ik").numpy(), xn @ xn.T)
+    assert run("Cumprod", t([1.0, 2.0, 3.0, 4.0]), t(0, i32), exclusive=True).tolist() == [1, 1, 2, 6]
+    assert run("Cumsum", t([1, 2, 3], i32), t(0, i32), reverse=True).tolist() == [6, 5, 3]
+    band = run("MatrixBandPart", torch.ones(3, 4), t(1, i32), t(0, i32)).numpy()
+    assert np.array_equal(band, np.tril(np.ones((3, 4))) - np.tril(np.ones((3, 4)), -2))
+    assert np.allclose(run("LinSpace", t(0.0), t(1.0), t(5, i32)).numpy(), np.linspace(0, 1, 5))
+    got = run("ScatterNd", t([[0], [2], [0]], i32), t([1.0, 2.0, 3.0]), t([4], i32))
+    assert got.tolist() == [4.0, 0.0, 2.0, 0.0]  # duplicates add up
+    assert run("ReverseV2", x, t([1], i32)).numpy().tolist() == xn[:, ::-1].tolist()
+    assert run("SparseToDense", t([[0, 1], [1, 2]], i32), t([2, 3], i32), t([5.0, 6.0]), t(-1.0)).tolist() == [
+        [-1, 5, -1],
+        [-1, -1, 6],
+    ]
+    assert run("Squeeze", torch.zeros(1, 2, 1, 3)).shape == (2, 3)
+    assert run("Squeeze", torch.zeros(1, 2, 1, 3), squeeze_dims=[-2]).shape == (1, 2, 3)
+    assert run("ClipByValue", x, t(-1.0), t(1.0)).numpy().tolist() == np.clip(xn, -1, 1).tolist()
+    lrn = run("LRN", x.reshape(1, 1, 2, 3), depth_radius=1, bias=1.0, alpha=0.5, beta=0.75).numpy().reshape(2, 3)
+    sq = np.pad(xn**2, [(0, 0), (1, 1)])
+    want = xn / (1 + 0.5 * (sq[:, :-2] + sq[:, 1:-1] + sq[:, 2:])) ** 0.75
+    assert np.allclose(lrn, want)
+    u = run("RandomUniform", t([1000], i32), minval=2.0, maxval=3.0)
+    assert u.shape == (1000,) and float(u.min()) >= 2.0 and float(u.max()) < 3.0
+    assert run("ArgMin", x, t(1, i32)).tolist() == [0, 1]
+    assert run("DivNoNan", t([1.0, 2.0]), t([0.0, 4.0])).tolist() == [0.0, 0.5]
+    assert run("EuclideanNorm", x, t([1], i32)).numpy().tolist() == np.sqrt((xn**2).sum(1)).astype(np.float32).tolist()

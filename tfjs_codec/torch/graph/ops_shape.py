@@ -430,3 +430,53 @@ def _batch_to_space(node: Node, x: torch.Tensor, block: Any, crops: Any) -> torc
 @register("Einsum")
 def _einsum(node: Node, *xs: torch.Tensor) -> torch.Tensor:
     return torch.einsum(node.attr("equation"), *xs)
+
+
+# --------------------------------------------------------------------------
+# random (tfjs ignores the seeds of a graph model's random ops; so does torch here)
+
+
+def _random_dtype(node: Node) -> torch.dtype:
+    dtype = node.attr("dtype", torch.float32)
+    return dtype if isinstance(dtype, torch.dtype) else torch.float32
+
+
+@register("RandomUniform")
+def _random_uniform(node: Node, shape: Any) -> torch.Tensor:
+    """tfjs ``randomUniform(shape, minval, maxval, dtype)``: values in [minval, maxval)."""
+    lo, hi = float(node.attr("minval", 0.0)), float(node.attr("maxval", 1.0))
+    out = torch.rand(ints(shape)) * (hi - lo) + lo
+    return out.to(_random_dtype(node))
+
+
+@register("RandomStandardNormal")
+def _random_normal(node: Node, shape: Any) -> torch.Tensor:
+    return torch.randn(ints(shape)).to(_random_dtype(node))
+
+
+@register("TruncatedNormal")
+def _truncated_normal(node: Node, shape: Any) -> torch.Tensor:
+    """Normal values redrawn outside two standard deviations, as tfjs ``truncatedNormal``."""
+    out = torch.empty(ints(shape))
+    torch.nn.init.trunc_normal_(out, 0.0, 1.0, -2.0, 2.0)
+    return out.to(_random_dtype(node))
+
+
+@register("LinSpace")
+def _linspace(node: Node, start: torch.Tensor, stop: torch.Tensor, num: Any) -> torch.Tensor:
+    return torch.linspace(float(start.item()), float(stop.item()), scalar_int(num), dtype=torch.float32)
+
+
+@register("MatrixBandPart")
+def _band_part(node: Node, x: torch.Tensor, lower: Any, upper: Any) -> torch.Tensor:
+    """Keep ``lower`` sub- and ``upper`` super-diagonals of the last two axes (negative: all)."""
+    lo, up = scalar_int(lower), scalar_int(upper)
+    m, n = x.shape[-2], x.shape[-1]
+    i = torch.arange(m, device=x.device).reshape(-1, 1)
+    j = torch.arange(n, device=x.device).reshape(1, -1)
+    keep = torch.ones((m, n), dtype=torch.bool, device=x.device)
+    if lo >= 0:
+        keep &= (i - j) <= lo
+    if up >= 0:
+        keep &= (j - i) <= up
+    return torch.where(keep, x, torch.zeros_like(x))
