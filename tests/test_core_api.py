@@ -4,6 +4,7 @@ model JSON is found whatever its name, and each I/O rule has one implementation 
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import io
 import json
 import os
@@ -283,3 +284,20 @@ def test_manifest_of_a_saved_model_is_json(tmp_path):
     path = tc.save(tmp_path / "m", {"a": np.arange(3, dtype="<f4")})
     doc = json.loads(path.read_text())
     assert doc["convertedBy"] == f"tfjs_codec {tc.__version__}"
+
+
+def test_the_version_lives_in_one_place():
+    import tomllib
+    from conftest import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "tfjs_codec._version.__version__"}
+    from tfjs_codec._version import __version__
+
+    assert tc.__version__ == __version__
+    from tfjs_codec.cli import build_parser
+
+    with pytest.raises(SystemExit), contextlib.redirect_stdout(io.StringIO()) as out:
+        build_parser().parse_args(["--version"])
+    assert out.getvalue() == f"tfjs-codec {__version__}\n"
