@@ -261,3 +261,18 @@ def test_a_cached_manifest_over_this_calls_limit_is_not_used(tmp_path):
     assert str(info.value) == f"model.json: not in the cache and offline=True ({url})"
     with tc.load(url, cache_dir=tmp_path / "cache", offline=True) as model:
         assert len(model) == 0
+
+
+def test_the_command_line_takes_the_limit_too(tmp_path, capsys):
+    from tfjs_codec.cli import main
+
+    folder = tmp_path / "m"
+    shutil.copytree(FIXTURES / "browser_dense", folder)
+    size = (folder / "model.json").stat().st_size
+    assert main(["inspect", str(folder), "--max-manifest-bytes", str(size - 1)]) == 2
+    assert capsys.readouterr().err == f"tfjs-codec: error: {too_big(size - 1)}\n"
+    assert main(["verify", str(folder), "--max-manifest-bytes", str(size - 1)]) == 1
+    assert capsys.readouterr().out == f"problem: {too_big(size - 1)}\nFAILED: 0 weights decoded, 1 problem(s)\n"
+    for command in ("inspect", "verify"):
+        assert main([command, str(folder), "--max-manifest-bytes", str(size)]) == 0
+        capsys.readouterr()

@@ -119,6 +119,11 @@ def _shards_label(shards: list[str]) -> str:
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-manifest-bytes",
+        type=int,
+        help="refuse a larger model.json, from any source, before reading it whole (default 67108864)",
+    )
     g = p.add_argument_group("archives and URLs")
     g.add_argument("--member", help="the manifest inside an archive holding several models (e.g. a/model.json)")
     g.add_argument("--cache-dir", help="download cache for URLs (default: $TFJS_CODEC_CACHE or ~/.cache/tfjs_codec)")
@@ -148,6 +153,8 @@ def _load_options(args: argparse.Namespace, path: str) -> dict[str, Any]:
     if problem is not None:
         raise SystemExit(f"tfjs-codec {args.command}: {problem}")
     options: dict[str, Any] = {}
+    if getattr(args, "max_manifest_bytes", None) is not None:
+        options["max_manifest_bytes"] = args.max_manifest_bytes
     if member:
         options["member"] = member
     if given:
@@ -164,7 +171,7 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
         from .sources.http import read_manifest_url
 
         options = _load_options(args, args.model)
-        fetched = read_manifest_url(args.model, http=options.get("http"))
+        fetched = read_manifest_url(args.model, max_manifest_bytes=options.get("max_manifest_bytes"), http=options.get("http"))
         info = _describe_manifest(fetched.url, fetched.document, fetched.groups)
     else:
         with load(args.model, **_load_options(args, args.model)) as model:
