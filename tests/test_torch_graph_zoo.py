@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FIXTURES, REQUIRE_ALL, require_torch
 from npm_models import FACE_API, HUMAN_MODELS, Unavailable, graph_models, models_dir
 
@@ -122,7 +121,7 @@ def _canon(name: str) -> str:
 def compare_outputs(meta: dict, values: dict[str, np.ndarray], module, outs) -> dict[str, float]:
     """Assert torch's outputs match the recording; output name -> max |difference| (floats)."""
     outs = outs if isinstance(outs, tuple) else (outs,)
-    by_ref = {_canon(r): o for r, o in zip(module.output_refs, outs)}
+    by_ref = {_canon(r): o for r, o in zip(module.output_refs, outs, strict=True)}
     diffs = {}
     for rec in meta["outputs"]:
         name = rec["name"]
@@ -144,12 +143,16 @@ def compare_outputs(meta: dict, values: dict[str, np.ndarray], module, outs) -> 
             total = float(got.astype(np.float64).sum())
             n = got.size
             if rec["all_finite"] and math.isfinite(total):
-                assert abs(total - rec["sum"]) <= tol * n + 1e-6 * abs(rec["sum"]), f"{meta['model']} {name}: sum {total} != tfjs {rec['sum']}"
+                assert abs(total - rec["sum"]) <= tol * n + 1e-6 * abs(rec["sum"]), (
+                    f"{meta['model']} {name}: sum {total} != tfjs {rec['sum']}"
+                )
             diffs[name] = worst
         else:
             kind = {"int32": (np.int32,), "bool": (np.bool_,)}[rec["dtype"]]
             assert got.dtype in kind, f"{meta['model']} {name}: dtype {got.dtype}, tfjs {rec['dtype']}"
-            assert np.array_equal(picked.astype(want.dtype), want), f"{meta['model']} {name}: integer/bool output differs from tfjs"
+            assert np.array_equal(picked.astype(want.dtype), want), (
+                f"{meta['model']} {name}: integer/bool output differs from tfjs"
+            )
             diffs[name] = 0.0
     return diffs
 

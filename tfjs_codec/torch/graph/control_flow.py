@@ -60,7 +60,7 @@ def _shape_matches(a: list[int] | None, b: Sequence[int] | None) -> bool:
     """tfjs assertShapesMatchAllowUndefinedSize: unknown rank (None) or -1 dims match anything."""
     if a is None or b is None:
         return True
-    return len(a) == len(b) and all(x < 0 or y < 0 or x == y for x, y in zip(a, b))
+    return len(a) == len(b) and all(x < 0 or y < 0 or x == y for x, y in zip(a, b, strict=True))
 
 
 def _merge_shape(a: list[int] | None, b: list[int] | None) -> list[int] | None:
@@ -72,7 +72,7 @@ def _merge_shape(a: list[int] | None, b: list[int] | None) -> list[int] | None:
     if len(a) != len(b):
         raise ValueError(f"Incompatible ranks during merge: {a} vs. {b}")
     out = []
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         if x >= 0 and y >= 0 and x != y:
             raise ValueError(f"Incompatible shape during merge: {a} vs. {b}")
         out.append(x if x >= 0 else y)
@@ -95,7 +95,9 @@ class TensorArray:
         tensors: the elements by index (None: not written).
     """
 
-    def __init__(self, name: str, dtype: Any, max_size: int, element_shape: list[int] | None, dynamic_size: bool, clear_after_read: bool):
+    def __init__(
+        self, name: str, dtype: Any, max_size: int, element_shape: list[int] | None, dynamic_size: bool, clear_after_read: bool
+    ):
         self.name = name
         self.dtype = dtype
         self.max_size = max_size
@@ -120,7 +122,9 @@ class TensorArray:
         if index < 0 or index >= self.size():
             raise ValueError(f"Tried to read from index {index}, but array size is: {self.size()}")
         if index in self._cleared:
-            raise ValueError(f"TensorArray {self.name}: Could not read index {index} twice because it was cleared after a previous read.")
+            raise ValueError(
+                f"TensorArray {self.name}: Could not read index {index} twice because it was cleared after a previous read."
+            )
         t = self.tensors[index]
         if t is None:
             raise ValueError(f"TensorArray {self.name}: index {index} was never written")
@@ -141,12 +145,18 @@ class TensorArray:
         if self.size() == 0 and not self.element_shape:
             self.element_shape = list(tensor.shape)
         if not _shape_matches(self.element_shape, list(tensor.shape)):
-            raise ValueError(f"TensorArray {self.name}: Could not write to TensorArray index {index}. "
-                             f"Shapes {self.element_shape} and {list(tensor.shape)} must match")
+            raise ValueError(
+                f"TensorArray {self.name}: Could not write to TensorArray index {index}. "
+                f"Shapes {self.element_shape} and {list(tensor.shape)} must match"
+            )
         if index in self._read:
-            raise ValueError(f"TensorArray {self.name}: Could not write to TensorArray index {index}, because it has already been read.")
+            raise ValueError(
+                f"TensorArray {self.name}: Could not write to TensorArray index {index}, because it has already been read."
+            )
         if index < len(self.tensors) and self.tensors[index] is not None:
-            raise ValueError(f"TensorArray {self.name}: Could not write to TensorArray index {index}, because it has already been written.")
+            raise ValueError(
+                f"TensorArray {self.name}: Could not write to TensorArray index {index}, because it has already been written."
+            )
         while len(self.tensors) <= index:
             self.tensors.append(None)
         self.tensors[index] = tensor
@@ -169,7 +179,7 @@ class TensorArray:
             raise ValueError(f"Expected len(indices) == tensor.shape[0], but saw: {len(indices)} vs. {tensor.shape[0]}")
         if indices and not self.dynamic_size and max(indices) >= self.max_size:
             raise ValueError(f"Max index must be < array size ({max(indices)}  vs. {self.max_size})")
-        for i, t in zip(indices, torch.unbind(tensor, 0)):
+        for i, t in zip(indices, torch.unbind(tensor, 0), strict=True):
             self.write(i, t)
 
     def split(self, lengths: list[int], tensor: torch.Tensor) -> None:
@@ -177,11 +187,15 @@ class TensorArray:
             raise ValueError(f"TensorArray dtype is {_dtype_name(self.dtype)} but tensor has dtype {_dtype_name(tensor.dtype)}")
         total = sum(lengths)
         if total != tensor.shape[0]:
-            raise ValueError(f"Expected sum of lengths to be equal to tensor.shape[0], but sum of lengths is {total}, "
-                             f"and tensor's shape is: {list(tensor.shape)}")
+            raise ValueError(
+                f"Expected sum of lengths to be equal to tensor.shape[0], but sum of lengths is {total}, "
+                f"and tensor's shape is: {list(tensor.shape)}"
+            )
         if not self.dynamic_size and len(lengths) != self.max_size:
-            raise ValueError(f"TensorArray's size is not equal to the size of lengths ({self.max_size} vs. {len(lengths)}), "
-                             "and the TensorArray is not marked as dynamically resizeable")
+            raise ValueError(
+                f"TensorArray's size is not equal to the size of lengths ({self.max_size} vs. {len(lengths)}), "
+                "and the TensorArray is not marked as dynamically resizeable"
+            )
         per_row = 0 if total == 0 else tensor.numel() // total
         flat = tensor.reshape(total, per_row)
         start = 0
@@ -194,10 +208,14 @@ class TensorArray:
 class TensorList:
     """A TensorList (``TensorListReserve`` / ``TensorListFromTensor`` ...) with tfjs-converter's rules."""
 
-    def __init__(self, tensors: list[torch.Tensor | None], element_shape: list[int] | None, dtype: Any, max_num_elements: int = -1):
+    def __init__(
+        self, tensors: list[torch.Tensor | None], element_shape: list[int] | None, dtype: Any, max_num_elements: int = -1
+    ):
         for t in tensors:
             if t is not None and t.dtype != dtype:
-                raise ValueError(f"Invalid data types; op elements {_dtype_name(dtype)}, but list elements {_dtype_name(t.dtype)}")
+                raise ValueError(
+                    f"Invalid data types; op elements {_dtype_name(dtype)}, but list elements {_dtype_name(t.dtype)}"
+                )
             if t is not None and not _shape_matches(element_shape, list(t.shape)):
                 raise ValueError(f"TensorList shape mismatch: Shapes {element_shape} and {list(t.shape)} must match")
         self.tensors = tensors
@@ -236,7 +254,9 @@ class TensorList:
     def stack(self, element_shape: list[int] | None, dtype: Any, num_elements: int = -1) -> torch.Tensor:
         self._check_dtype(dtype)
         if num_elements != -1 and self.size() != num_elements:
-            raise ValueError(f"Operation expected a list with {num_elements} elements but got a list with {self.size()} elements.")
+            raise ValueError(
+                f"Operation expected a list with {num_elements} elements but got a list with {self.size()} elements."
+            )
         if not _shape_matches(element_shape, self.element_shape):
             raise ValueError(f"TensorList shape mismatch: Shapes {element_shape} and {self.element_shape} must match")
         shape = self._infer_shape(element_shape)
@@ -298,7 +318,7 @@ class TensorList:
             return torch.zeros([0, *shape], dtype=self.dtype)
         return torch.cat(self._items(range(self.size()), shape), 0)
 
-    def resize(self, size: int) -> "TensorList":
+    def resize(self, size: int) -> TensorList:
         if size < 0:
             raise ValueError(f"TensorListResize expects size to be non-negative. Got: {size}")
         if self.max_num_elements != -1 and size > self.max_num_elements:
@@ -421,7 +441,11 @@ def _run_resource_op(node: Node, x: list[Any]) -> list[Any]:
     if op == "TensorListGather":
         return [_list(node, x[0]).gather(_ints(x[1]), _elem_dtype(node), _shape_arg(x[2]))]
     if op in ("TensorListConcat", "TensorListConcatV2"):
-        return [_list(node, x[0]).concat(_elem_dtype(node), node.attr("element_shape", None) if op == "TensorListConcat" else _shape_arg(x[1]))]
+        return [
+            _list(node, x[0]).concat(
+                _elem_dtype(node), node.attr("element_shape", None) if op == "TensorListConcat" else _shape_arg(x[1])
+            )
+        ]
     if op == "TensorListPushBack":
         tl = _list(node, x[0])
         tl.push_back(x[1])
@@ -440,14 +464,16 @@ def _run_resource_op(node: Node, x: list[Any]) -> list[Any]:
         if indices and num != -1 and max(indices) >= num:
             raise ValueError(f"Max index must be < array size ({max(indices)}  vs. {num})")
         tl = TensorList([], shape, t.dtype, num)
-        for i, item in zip(indices, torch.unbind(t, 0)):
+        for i, item in zip(indices, torch.unbind(t, 0), strict=True):
             tl.set_item(i, item)
         return [tl]
     if op == "TensorListSplit":
         t, shape, lengths = x[0], _shape_arg(x[1]), _ints(x[2])
         if sum(lengths) != t.shape[0]:
-            raise ValueError(f"Expected sum of lengths to be equal to tensor.shape[0], but sum of lengths is {sum(lengths)}, "
-                             f"and tensor's shape is: {list(t.shape)}")
+            raise ValueError(
+                f"Expected sum of lengths to be equal to tensor.shape[0], but sum of lengths is {sum(lengths)}, "
+                f"and tensor's shape is: {list(t.shape)}"
+            )
         out_shape = _merge_shape(list(t.shape[1:]), shape)
         tl = TensorList([], shape, t.dtype, len(lengths))
         start = 0
@@ -461,14 +487,35 @@ def _run_resource_op(node: Node, x: list[Any]) -> list[Any]:
 
 #: Ops :func:`execute` runs itself (frame bookkeeping and resource handles).
 FRAME_OPS = frozenset({"Switch", "Merge", "Enter", "Exit", "NextIteration", "LoopCond"})
-RESOURCE_OPS = frozenset({
-    "TensorArrayV3", "TensorArrayWriteV3", "TensorArrayReadV3", "TensorArrayGatherV3", "TensorArrayScatterV3",
-    "TensorArrayConcatV3", "TensorArraySplitV3", "TensorArraySizeV3", "TensorArrayCloseV3",
-    "TensorListReserve", "EmptyTensorList", "TensorListFromTensor", "TensorListSetItem", "TensorListGetItem",
-    "TensorListStack", "TensorListGather", "TensorListConcat", "TensorListConcatV2", "TensorListPushBack",
-    "TensorListPopBack", "TensorListLength", "TensorListResize", "TensorListScatter", "TensorListScatterV2",
-    "TensorListSplit",
-})
+RESOURCE_OPS = frozenset(
+    {
+        "TensorArrayV3",
+        "TensorArrayWriteV3",
+        "TensorArrayReadV3",
+        "TensorArrayGatherV3",
+        "TensorArrayScatterV3",
+        "TensorArrayConcatV3",
+        "TensorArraySplitV3",
+        "TensorArraySizeV3",
+        "TensorArrayCloseV3",
+        "TensorListReserve",
+        "EmptyTensorList",
+        "TensorListFromTensor",
+        "TensorListSetItem",
+        "TensorListGetItem",
+        "TensorListStack",
+        "TensorListGather",
+        "TensorListConcat",
+        "TensorListConcatV2",
+        "TensorListPushBack",
+        "TensorListPopBack",
+        "TensorListLength",
+        "TensorListResize",
+        "TensorListScatter",
+        "TensorListScatterV2",
+        "TensorListSplit",
+    }
+)
 CONTROL_OPS = FRAME_OPS | RESOURCE_OPS
 # Ops that forward their input: run here, so resource handles pass through them too.
 _FORWARD = frozenset({"Identity", "Snapshot", "StopGradient"})
@@ -533,7 +580,9 @@ def execute(
         if name not in nodes:
             from ...errors import TfjsFormatError
 
-            raise TfjsFormatError(f"node {name!r} is an input of the graph but no node has that name", file=file, field="modelTopology")
+            raise TfjsFormatError(
+                f"node {name!r} is an input of the graph but no node has that name", file=file, field="modelTopology"
+            )
         used.add(name)
         if name not in stop:
             node = nodes[name]
@@ -625,6 +674,7 @@ def execute(
 
         raise TfjsFormatError(
             f"cannot compute the outputs {missing} from the inputs: the control flow never reached them",
-            file=file, field="modelTopology",
+            file=file,
+            field="modelTopology",
         )
     return results

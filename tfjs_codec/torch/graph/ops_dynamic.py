@@ -115,8 +115,9 @@ def _scalar(t: Any) -> float:
     return float(t)
 
 
-def _nms_inputs(node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any | None,
-                sigma: Any | None = None) -> tuple[np.ndarray, np.ndarray, int, float, float, float]:
+def _nms_inputs(
+    node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any | None, sigma: Any | None = None
+) -> tuple[np.ndarray, np.ndarray, int, float, float, float]:
     """The inputs as tfjs's nonMaxSuppSanityCheck leaves them; raises its errors."""
     iou_threshold = _scalar(iou)
     score_threshold = -math.inf if score_thr is None else _scalar(score_thr)
@@ -141,7 +142,9 @@ def _nms_inputs(node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: 
 
 
 @register("NonMaxSuppressionV2", "NonMaxSuppressionV3")
-def non_max_suppression_v3(node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any = None) -> torch.Tensor:
+def non_max_suppression_v3(
+    node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any = None
+) -> torch.Tensor:
     """Selected box indices (int32 [k])."""
     b, s, m, it, st, _ = _nms_inputs(node, boxes, scores, max_out, iou, score_thr)
     idx, _, _ = non_max_suppression(b, s, m, it, st)
@@ -149,7 +152,9 @@ def non_max_suppression_v3(node: Node, boxes: torch.Tensor, scores: torch.Tensor
 
 
 @register("NonMaxSuppressionV4")
-def non_max_suppression_v4(node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def non_max_suppression_v4(
+    node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(selected indices int32 [k or max_output_size], number of valid outputs int32 scalar)."""
     b, s, m, it, st, _ = _nms_inputs(node, boxes, scores, max_out, iou, score_thr)
     idx, _, valid = non_max_suppression(b, s, m, it, st, pad_to_max_output_size=bool(node.attr("pad_to_max_output_size", False)))
@@ -166,8 +171,10 @@ def non_max_suppression_v5(
     """
     b, s, m, it, st, sg = _nms_inputs(node, boxes, scores, max_out, iou, score_thr, sigma)
     idx, sc, _ = non_max_suppression(b, s, m, it, st, sg)
-    return (torch.tensor(idx, dtype=torch.int32, device=boxes.device),
-            torch.tensor(np.asarray(sc, dtype=np.float64).astype(np.float32), device=boxes.device))
+    return (
+        torch.tensor(idx, dtype=torch.int32, device=boxes.device),
+        torch.tensor(np.asarray(sc, dtype=np.float64).astype(np.float32), device=boxes.device),
+    )
 
 
 # --------------------------------------------------------------------------
