@@ -311,7 +311,7 @@ def _strided_slice(node: Node, x: torch.Tensor, begin: Any, end: Any, strides: A
 
 
 def _pad_list(paddings: Any) -> list[tuple[int, int]]:
-    flat = ints(paddings)
+    flat = ints(paddings.reshape(-1))  # [rank, 2]
     return [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
 
 
