@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // node record_graph_models.mjs PACKAGE_DIR OUT_DIR PACKAGE_SPEC [MODEL ...]
+// node record_graph_models.mjs --dynamic-ops OUT.json
 //
 // Records what tfjs 4.22 (CPU backend) computes for every graph model (format "graph-model")
 // in PACKAGE_DIR (an npm package's model folder, fetched by tests/npm_models.py), into
@@ -277,29 +278,115 @@ async function recordModel(file, outDir, pkgSpec) {
   return {base, runMs, nbytes: bin.length};
 }
 
+/**
+ * The dynamic-shape ops on small hand-made cases with ties, flipped and empty boxes, soft-NMS,
+ * padding and the partition path of top-k (> 600 elements): tfjs-core's own kernels, called with
+ * the arguments tfjs-converter's dynamic/evaluation executors pass them.
+ */
+async function recordDynamicOps(outFile) {
+  const cases = [];
+  const round = (u, step) => Array.from(u, (v) => Math.floor(v / step) * step);
+  const n = 60;
+  const u = uniform01(42, n * 5);
+  const boxes = [];
+  for (let i = 0; i < n; i++) {
+    const y = u[5 * i] * 0.8;
+    const x = u[5 * i + 1] * 0.8;
+    const h = 0.05 + u[5 * i + 2] * 0.3;
+    const w = 0.05 + u[5 * i + 3] * 0.3;
+    if (i % 7 === 3) boxes.push([y + h, x + w, y, x]);  // corners given the other way round
+    else if (i % 11 === 5) boxes.push([y, x, y, x + w]);  // zero area
+    else boxes.push([y, x, y + h, x + w]);
+  }
+  const scores = round(uniform01(43, n), 0.05);  // many ties
+  const flatBoxes = Float32Array.from(boxes.flat());
+  const f32 = (a) => Array.from(Float32Array.from(a));
+  const bT = tf.tensor2d(flatBoxes, [n, 4]);
+  const sT = tf.tensor1d(scores);
+  const nms = [
+    {op: 'NonMaxSuppressionV3', max: 20, iou: 0.5, score: 0.3},
+    {op: 'NonMaxSuppressionV3', max: 100, iou: 0.3, score: -1e9},
+    {op: 'NonMaxSuppressionV3', max: 5, iou: 1.0, score: 0.0},
+    {op: 'NonMaxSuppressionV4', max: 30, iou: 0.4, score: 0.5, pad: true},
+    {op: 'NonMaxSuppressionV4', max: 30, iou: 0.4, score: 0.5, pad: false},
+    {op: 'NonMaxSuppressionV5', max: 25, iou: 0.5, score: 0.2, sigma: 0.0},
+    {op: 'NonMaxSuppressionV5', max: 25, iou: 1.0, score: 0.1, sigma: 0.5},
+    {op: 'NonMaxSuppressionV5', max: 60, iou: 0.6, score: 0.05, sigma: 0.25},
+  ];
+  for (const c of nms) {
+    let outs;
+    if (c.op === 'NonMaxSuppressionV3') {
+      outs = [await tf.image.nonMaxSuppressionAsync(bT, sT, c.max, c.iou, c.score)];
+    } else if (c.op === 'NonMaxSuppressionV4') {
+      const r = await tf.image.nonMaxSuppressionPaddedAsync(bT, sT, c.max, c.iou, c.score, c.pad);
+      outs = [r.selectedIndices, r.validOutputs];
+    } else {
+      const r = await tf.image.nonMaxSuppressionWithScoreAsync(bT, sT, c.max, c.iou, c.score, c.sigma);
+      outs = [r.selectedIndices, r.selectedScores];
+    }
+    cases.push({...c, boxes: f32(flatBoxes), scores: f32(scores),
+      outputs: outs.map((t) => ({dtype: t.dtype, shape: t.shape, values: Array.from(t.dataSync())}))});
+    tf.dispose(outs);
+  }
+  tf.dispose([bT, sT]);
+  const topk = [
+    {shape: [7], k: 4, sorted: true, step: 0.25},
+    {shape: [3, 50], k: 10, sorted: true, step: 0.1},
+    {shape: [3, 50], k: 10, sorted: false, step: 0.1},
+    {shape: [2000], k: 37, sorted: false, step: 0.001},
+    {shape: [2000], k: 1500, sorted: false, step: 0.01},
+    {shape: [2, 1300], k: 100, sorted: true, step: 0.01},
+    {shape: [5], k: 0, sorted: true, step: 0.5},
+  ];
+  for (const c of topk) {
+    const size = c.shape.reduce((a, b) => a * b, 1);
+    const x = f32(round(uniform01(44 + cases.length, size), c.step));
+    const t = tf.tensor(x, c.shape);
+    const r = tf.topk(t, c.k, c.sorted);
+    cases.push({op: 'TopKV2', ...c, x, outputs: [r.values, r.indices].map((o) => ({dtype: o.dtype, shape: o.shape, values: Array.from(o.dataSync())}))});
+    tf.dispose([t, r.values, r.indices]);
+  }
+  for (const shape of [[4, 5, 3], [9], [0, 3]]) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const x = Array.from(uniform01(99, size), (v) => (v > 0.6 ? 1 : 0));
+    const t = tf.tensor(x, shape, 'bool');
+    const r = await tf.whereAsync(t);
+    cases.push({op: 'Where', shape, x, outputs: [{dtype: r.dtype, shape: r.shape, values: Array.from(r.dataSync())}]});
+    tf.dispose([t, r]);
+  }
+  writeJSON(outFile, {tfjs: tf.version.tfjs, backend: tf.getBackend(), cases});
+}
+
+async function recordPackage(pkgDir, outDir, pkgSpec, only) {
+  fs.mkdirSync(outDir, {recursive: true});
+  const files = fs.readdirSync(pkgDir).filter((f) => f.endsWith('.json')).sort().filter((f) => {
+    const doc = JSON.parse(fs.readFileSync(path.join(pkgDir, f), 'utf8'));
+    return !Array.isArray(doc) && doc.format === 'graph-model';
+  }).filter((f) => only.length === 0 || only.includes(path.basename(f, '.json')));
+  for (const f of files) {
+    try {
+      const r = await recordModel(path.join(pkgDir, f), outDir, pkgSpec);
+      console.log(`${r.base}: ${r.runMs} ms, ${r.nbytes} bytes`);
+    } catch (e) {
+      console.error(`${f}: FAILED ${e && e.stack ? e.stack : e}`);
+      process.exitCode = 1;
+    }
+  }
+}
+
 const isMain = process.argv[1] && path.resolve(process.argv[1]) === new URL(import.meta.url).pathname;
 if (isMain) {
-  const [pkgDir, outDir, pkgSpec, ...only] = process.argv.slice(2);
-  if (!pkgDir || !outDir || !pkgSpec) {
-    console.error('usage: node record_graph_models.mjs PACKAGE_DIR OUT_DIR PACKAGE_SPEC [MODEL ...]');
+  const args = process.argv.slice(2);
+  const usage = 'usage: node record_graph_models.mjs PACKAGE_DIR OUT_DIR PACKAGE_SPEC [MODEL ...]\n' +
+    '       node record_graph_models.mjs --dynamic-ops OUT.json';
+  if (args[0] === '--dynamic-ops' ? args.length !== 2 : args.length < 3) {
+    console.error(usage);
     process.exit(2);
   }
   (async () => {
     await initTf();
-    fs.mkdirSync(outDir, {recursive: true});
-    const files = fs.readdirSync(pkgDir).filter((f) => f.endsWith('.json')).sort().filter((f) => {
-      const doc = JSON.parse(fs.readFileSync(path.join(pkgDir, f), 'utf8'));
-      return !Array.isArray(doc) && doc.format === 'graph-model';
-    }).filter((f) => only.length === 0 || only.includes(path.basename(f, '.json')));
-    for (const f of files) {
-      try {
-        const r = await recordModel(path.join(pkgDir, f), outDir, pkgSpec);
-        console.log(`${r.base}: ${r.runMs} ms, ${r.nbytes} bytes`);
-      } catch (e) {
-        console.error(`${f}: FAILED ${e && e.stack ? e.stack : e}`);
-        process.exitCode = 1;
-      }
-    }
+    if (args[0] === '--dynamic-ops') await recordDynamicOps(args[1]);
+    else await recordPackage(args[0], args[1], args[2], args.slice(3));
   })().catch((e) => {
     console.error(e && e.stack ? e.stack : e);
     process.exit(1);

@@ -246,3 +246,252 @@ def test_graph_model_matches_tfjs(slug, model, npm_package_dirs):
     with torch.no_grad():
         outs = module(*feeds)
     compare_outputs(meta, values, module, outs)
+
+
+# --------------------------------------------------------------------------
+# the dynamic-shape ops on hand-made cases (ties, flipped and empty boxes, soft-NMS, padding,
+# top-k's partition path), against tfjs-core's kernels (record_graph_models.mjs --dynamic-ops)
+
+DYNAMIC = json.loads((ZOO / "dynamic_ops.json").read_text())["cases"]
+
+
+def _node(op: str, **attrs) -> object:
+    from tfjs_codec.torch.graph.registry import Node
+
+    enc = {k: {"b": v} if isinstance(v, bool) else {"i": str(v)} for k, v in attrs.items()}
+    return Node({"name": f"test/{op}", "op": op, "attr": enc}, file="dynamic_ops.json")
+
+
+def _dynamic_id(case: dict) -> str:
+    keys = [k for k in ("max", "iou", "score", "pad", "sigma", "shape", "k", "sorted") if k in case]
+    return case["op"] + "-" + "-".join(f"{k}={case[k]}" for k in keys)
+
+
+@pytest.mark.parametrize("case", DYNAMIC, ids=[_dynamic_id(c) for c in DYNAMIC])
+def test_dynamic_op_matches_tfjs(case):
+    """NMS V3/V4/V5, TopKV2 and Where give tfjs-core's outputs exactly (indices, order of ties,
+    soft-NMS scores, padding, partition order of unsorted top-k)."""
+    torch = require_torch()
+    from tfjs_codec.torch.graph import OPS
+    from tfjs_codec.torch.graph.module import _load_ops
+
+    _load_ops()
+    op = case["op"]
+    f32 = lambda v: torch.tensor(v, dtype=torch.float32)  # noqa: E731
+    if op.startswith("NonMaxSuppression"):
+        boxes = f32(case["boxes"]).reshape(-1, 4)
+        args = [boxes, f32(case["scores"]), torch.tensor(case["max"], dtype=torch.int32), f32(case["iou"]), f32(case["score"])]
+        if op == "NonMaxSuppressionV5":
+            args.append(f32(case["sigma"]))
+        attrs = {"pad_to_max_output_size": case["pad"]} if op == "NonMaxSuppressionV4" else {}
+        out = OPS[op](_node(op, **attrs), *args)
+    elif op == "TopKV2":
+        x = f32(case["x"]).reshape(case["shape"])
+        out = OPS[op](_node(op, sorted=case["sorted"]), x, torch.tensor(case["k"], dtype=torch.int32))
+    else:
+        x = torch.tensor(case["x"], dtype=torch.bool).reshape(case["shape"])
+        out = OPS[op](_node(op), x)
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    assert len(outs) == len(case["outputs"])
+    for got, want in zip(outs, case["outputs"], strict=True):
+        assert list(got.shape) == want["shape"]
+        dtype = {"float32": torch.float32, "int32": torch.int32}[want["dtype"]]
+        assert got.dtype == dtype
+        expected = torch.tensor(want["values"], dtype=dtype).reshape(want["shape"])
+        assert torch.equal(got, expected), f"{got.tolist()} != {expected.tolist()}"
+
+
+def test_nms_rejects_what_tfjs_rejects():
+    """tfjs's nonMaxSuppSanityCheck errors, naming the node."""
+    torch = require_torch()
+    from tfjs_codec.errors import TfjsFormatError
+    from tfjs_codec.torch.graph.ops_dynamic import non_max_suppression_v3
+
+    boxes, scores = torch.zeros(3, 4), torch.zeros(3)
+    node = _node("NonMaxSuppressionV3")
+    with pytest.raises(TfjsFormatError, match=r"iouThreshold must be in \[0, 1\], but was '1.5'"):
+        non_max_suppression_v3(node, boxes, scores, torch.tensor(2), torch.tensor(1.5), torch.tensor(0.0))
+    with pytest.raises(TfjsFormatError, match="boxes must have 4 columns, but 2nd dimension was 3"):
+        non_max_suppression_v3(node, torch.zeros(3, 3), scores, torch.tensor(2), torch.tensor(0.5), torch.tensor(0.0))
+    with pytest.raises(TfjsFormatError, match="scores has incompatible shape with boxes. Expected 3, but was 2"):
+        non_max_suppression_v3(node, boxes, torch.zeros(2), torch.tensor(2), torch.tensor(0.5), torch.tensor(0.0))
+
+
+# --------------------------------------------------------------------------
+# TF1 control flow on small hand-written graphs (the zoo's faceboxes, handtrack and rvm run it
+# on real models above)
+
+
+def _const(name: str, value, dtype: str = "DT_INT32", control: str | None = None) -> dict:
+    field = {"DT_INT32": "intVal", "DT_FLOAT": "floatVal", "DT_BOOL": "boolVal"}[dtype]
+    node = {"name": name, "op": "Const", "attr": {"dtype": {"type": dtype}, "value": {"tensor": {"dtype": dtype, "tensorShape": {}, field: [value]}}}}
+    if control:
+        node["input"] = [f"^{control}"]
+    return node
+
+
+def _n(name: str, op: str, *inputs: str, **attr) -> dict:
+    return {"name": name, "op": op, "input": list(inputs), "attr": attr}
+
+
+def _frame(**extra) -> dict:
+    import base64
+
+    return {"frame_name": {"s": base64.b64encode(b"loop").decode()}, **extra}
+
+
+def _write_graph(folder: Path, nodes: list[dict], outputs: dict[str, str]) -> Path:
+    doc = {
+        "format": "graph-model",
+        "modelTopology": {"node": nodes},
+        "signature": {"outputs": {k: {"name": v} for k, v in outputs.items()}},
+        "weightsManifest": [],
+    }
+    path = folder / "model.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _while_graph() -> list[dict]:
+    """acc = sum(i * x for i < n); every i * x written to a TensorArray, gathered after the loop."""
+    f = {"type": "DT_FLOAT"}
+    return [
+        _n("x", "Placeholder", dtype=f, shape={"shape": {}}),
+        _n("n", "Placeholder", dtype={"type": "DT_INT32"}, shape={"shape": {}}),
+        _const("zero_i", 0),
+        _const("zero_f", 0.0, "DT_FLOAT"),
+        _n("ta", "TensorArrayV3", "n", dtype=f, dynamic_size={"b": False}, clear_after_read={"b": True}),
+        _n("e_i", "Enter", "zero_i", **_frame()),
+        _n("e_acc", "Enter", "zero_f", **_frame()),
+        _n("e_flow", "Enter", "ta:1", **_frame()),
+        _n("e_ta", "Enter", "ta", **_frame(is_constant={"b": True})),
+        _n("e_n", "Enter", "n", **_frame(is_constant={"b": True})),
+        _n("e_x", "Enter", "x", **_frame(is_constant={"b": True})),
+        _n("m_i", "Merge", "e_i", "ni_i"),
+        _n("m_acc", "Merge", "e_acc", "ni_acc"),
+        _n("m_flow", "Merge", "e_flow", "ni_flow"),
+        _n("less", "Less", "m_i", "e_n", T={"type": "DT_INT32"}),
+        _n("cond", "LoopCond", "less"),
+        _n("s_i", "Switch", "m_i", "cond"),
+        _n("s_acc", "Switch", "m_acc", "cond"),
+        _n("s_flow", "Switch", "m_flow", "cond"),
+        _n("id_i", "Identity", "s_i:1"),
+        _n("id_acc", "Identity", "s_acc:1"),
+        _n("id_flow", "Identity", "s_flow:1"),
+        _const("one", 1, control="id_i"),
+        _n("i1", "AddV2", "id_i", "one", T={"type": "DT_INT32"}),
+        _n("fi", "Cast", "id_i", SrcT={"type": "DT_INT32"}, DstT=f),
+        _n("prod", "Mul", "fi", "e_x", T=f),
+        _n("acc1", "AddV2", "id_acc", "prod", T=f),
+        _n("w", "TensorArrayWriteV3", "e_ta", "id_i", "prod", "id_flow", T=f),
+        _n("ni_i", "NextIteration", "i1"),
+        _n("ni_acc", "NextIteration", "acc1"),
+        _n("ni_flow", "NextIteration", "w"),
+        _n("ex_acc", "Exit", "s_acc"),
+        _n("ex_flow", "Exit", "s_flow"),
+        _n("size", "TensorArraySizeV3", "ta", "ex_flow"),
+        _const("r0", 0),
+        _const("r1", 1),
+        _n("range", "Range", "r0", "size", "r1", Tidx={"type": "DT_INT32"}),
+        _n("gather", "TensorArrayGatherV3", "ta", "range", "ex_flow", dtype=f),
+    ]
+
+
+def test_while_loop_with_tensor_array(tmp_path):
+    """A TF1 while loop (Enter/Merge/Switch/NextIteration/Exit) writing a TensorArray runs every
+    iteration; loop-invariant Enters (is_constant) are visible in every iteration."""
+    torch = require_torch()
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+
+    path = _write_graph(tmp_path, _while_graph(), {"acc": "ex_acc:0", "items": "gather:0"})
+    with tc.load(path) as m:
+        net = tct.to_module(m)
+    assert net.input_names == ["x", "n"]
+    acc, items = net(torch.tensor(2.0), torch.tensor(5, dtype=torch.int32))
+    assert acc.item() == 20.0
+    assert items.tolist() == [0.0, 2.0, 4.0, 6.0, 8.0]
+    acc, items = net(torch.tensor(-1.5), torch.tensor(0, dtype=torch.int32))
+    assert acc.item() == 0.0
+    assert list(items.shape) == [0]
+
+
+def test_while_loop_gradient(tmp_path):
+    """Gradients flow through the loop to the inputs (d acc / d x = 0 + 1 + ... + n-1)."""
+    torch = require_torch()
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+
+    path = _write_graph(tmp_path, _while_graph(), {"acc": "ex_acc:0", "items": "gather:0"})
+    with tc.load(path) as m:
+        net = tct.to_module(m)
+    x = torch.tensor(3.0, requires_grad=True)
+    acc, _ = net(x, torch.tensor(4, dtype=torch.int32))
+    acc.backward()
+    assert x.grad.item() == 6.0
+
+
+def _cond_graph() -> list[dict]:
+    f = {"type": "DT_FLOAT"}
+    return [
+        _n("x", "Placeholder", dtype=f, shape={"shape": {}}),
+        _n("pred", "Placeholder", dtype={"type": "DT_BOOL"}, shape={"shape": {}}),
+        _n("sw", "Switch", "x", "pred"),
+        _const("two", 2.0, "DT_FLOAT"),
+        _n("then", "Mul", "sw:1", "two", T=f),
+        _n("else", "AddV2", "sw:0", "two", T=f),
+        _n("merge", "Merge", "else", "then"),
+        _n("only_then", "Identity", "then"),
+    ]
+
+
+def test_cond_takes_one_branch(tmp_path):
+    """Switch sends its data down the branch the predicate picks; Merge forwards it."""
+    torch = require_torch()
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+
+    path = _write_graph(tmp_path, _cond_graph(), {"y": "merge:0"})
+    with tc.load(path) as m:
+        net = tct.to_module(m)
+    assert net(torch.tensor(5.0), torch.tensor(True)).item() == 10.0
+    assert net(torch.tensor(5.0), torch.tensor(False)).item() == 7.0
+
+
+def test_output_of_untaken_branch_is_an_error(tmp_path):
+    """An output on the branch not taken never gets a value: an error naming it, not a wrong answer."""
+    torch = require_torch()
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+    from tfjs_codec.errors import TfjsFormatError
+
+    path = _write_graph(tmp_path, _cond_graph(), {"y": "only_then:0"})
+    with tc.load(path) as m:
+        net = tct.to_module(m)
+    assert net(torch.tensor(5.0), torch.tensor(True)).item() == 10.0
+    with pytest.raises(TfjsFormatError) as e:
+        net(torch.tensor(5.0), torch.tensor(False))
+    assert str(e.value) == (
+        "model.json: modelTopology: cannot compute the outputs ['only_then:0'] from the inputs: the control flow never reached them"
+    )
+
+
+def test_tensor_array_misuse_names_the_node(tmp_path):
+    """Writing past a fixed-size TensorArray fails as tfjs does, naming the node."""
+    torch = require_torch()
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+    from tfjs_codec.errors import TfjsFormatError
+
+    nodes = _while_graph()
+    for node in nodes:
+        if node["name"] == "ta":
+            node["input"] = ["r1"]  # size 1, the loop writes n elements
+    path = _write_graph(tmp_path, nodes, {"acc": "ex_acc:0", "items": "gather:0"})
+    with tc.load(path) as m:
+        net = tct.to_module(m)
+    with pytest.raises(TfjsFormatError) as e:
+        net(torch.tensor(1.0), torch.tensor(3, dtype=torch.int32))
+    assert str(e.value) == (
+        "model.json: node 'w' (TensorArrayWriteV3): Tried to write to index 1, but array is not resizeable and size is: 1"
+    )

@@ -537,6 +537,39 @@ def _context_chain(ctx: Context) -> list[Context]:
     return [ctx[:k] for k in range(len(ctx), -1, -1)]
 
 
+def _static_frames(nodes: dict[str, Node], used: set[str], roots: set[str]) -> dict[str, tuple[str, ...]]:
+    """node name -> the frame names (outermost first) of the context the node runs in.
+
+    A node runs in the frame its inputs' values are in (the deepest of them); ``Enter`` puts its
+    output in frame ``frame_name`` inside that, ``Exit`` back in the enclosing frame. Fixed point
+    over the graph (loops close through ``NextIteration``, which does not change the frame).
+    """
+    out_frame: dict[str, tuple[str, ...]] = {n: () for n in roots}
+    run_frame: dict[str, tuple[str, ...]] = {n: () for n in roots}
+    order = [n for n in nodes if n in used and n not in roots]
+    for _ in range(len(order) + 1):
+        changed = False
+        for name in order:
+            node = nodes[name]
+            deps = [out_frame.get(parse_ref(r)[0]) for r in node.inputs] + [out_frame.get(c) for c in node.control]
+            known = [d for d in deps if d is not None]
+            if not known and deps:
+                continue
+            fr = max(known, key=len) if known else ()
+            if node.op == "Enter":
+                out = fr + (str(node.attr("frame_name")),)
+            elif node.op == "Exit":
+                out = fr[:-1]
+            else:
+                out = fr
+            if run_frame.get(name) != fr or out_frame.get(name) != out:
+                run_frame[name], out_frame[name] = fr, out
+                changed = True
+        if not changed:
+            break
+    return run_frame
+
+
 def execute(
     graph: Any,
     feeds: dict[str, Any],
@@ -612,6 +645,22 @@ def execute(
             return any(lookup(r, ctx) is not None for r in node.inputs)
         return all(lookup(r, ctx) is not None for r in refs)
 
+    frames = _static_frames(nodes, used, stop)
+    live: set[Context] = {_ROOT}
+
+    def targets(child: str, store_ctx: Context, new_ctx: Context) -> list[Context]:
+        """The contexts in which ``child`` may have become ready: where it runs (its static frame)
+        and the new value is visible (``store_ctx`` or a context inside it)."""
+        want = frames.get(child, ())
+        if store_ctx == new_ctx and len(want) == len(new_ctx):
+            return [new_ctx]
+        if len(want) < len(store_ctx):
+            return []
+        k = len(store_ctx)
+        return sorted(
+            d for d in live if len(d) == len(want) and d[:k] == store_ctx and all(f == w for (f, _), w in zip(d, want, strict=True))
+        )
+
     # start: the fed nodes, then nodes without inputs (tfjs: inputs, weights, init nodes)
     start = [n for n in nodes if n in fed and n in used]
     start += [n for n in nodes if n in used and n not in fed and not nodes[n].inputs and not nodes[n].control]
@@ -619,9 +668,10 @@ def execute(
     added: set[tuple[str, Context]] = set()
     while stack:
         node, ctx = stack.pop()
-        new_ctx = ctx
-        if (node.name, _ROOT) not in values:
-            store_ctx = ctx
+        new_ctx = store_ctx = ctx
+        if (node.name, _ROOT) in values:
+            store_ctx = _ROOT  # a feed or a root value: visible in every context
+        else:
             op = node.op
             if op == "Merge":
                 taken = next((v for v in (lookup(r, ctx) for r in node.inputs) if v is not None), None)
@@ -655,12 +705,14 @@ def execute(
             if outs and outs[0] is None and len(outs) == 1:
                 continue  # a Merge with no input: tfjs stores nothing and pushes nothing
             values[(node.name, store_ctx)] = outs
+        live.add(new_ctx)
         for child in children.get(node.name, ()):
-            key = (child.name, new_ctx)
-            if key in added or not ready(child, new_ctx):
-                continue
-            added.add(key)
-            stack.append((child, new_ctx))
+            for target in targets(child.name, store_ctx, new_ctx):
+                key = (child.name, target)
+                if key in added or not ready(child, target):
+                    continue
+                added.add(key)
+                stack.append((child, target))
 
     results = []
     missing = []
