@@ -324,7 +324,11 @@ def test_nms_rejects_what_tfjs_rejects():
 
 def _const(name: str, value, dtype: str = "DT_INT32", control: str | None = None) -> dict:
     field = {"DT_INT32": "intVal", "DT_FLOAT": "floatVal", "DT_BOOL": "boolVal"}[dtype]
-    node = {"name": name, "op": "Const", "attr": {"dtype": {"type": dtype}, "value": {"tensor": {"dtype": dtype, "tensorShape": {}, field: [value]}}}}
+    node = {
+        "name": name,
+        "op": "Const",
+        "attr": {"dtype": {"type": dtype}, "value": {"tensor": {"dtype": dtype, "tensorShape": {}, field: [value]}}},
+    }
     if control:
         node["input"] = [f"^{control}"]
     return node

@@ -658,7 +658,9 @@ def execute(
             return []
         k = len(store_ctx)
         return sorted(
-            d for d in live if len(d) == len(want) and d[:k] == store_ctx and all(f == w for (f, _), w in zip(d, want, strict=True))
+            d
+            for d in live
+            if len(d) == len(want) and d[:k] == store_ctx and all(f == w for (f, _), w in zip(d, want, strict=True))
         )
 
     # start: the fed nodes, then nodes without inputs (tfjs: inputs, weights, init nodes)
