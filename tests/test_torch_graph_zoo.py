@@ -476,7 +476,8 @@ def test_output_of_untaken_branch_is_an_error(tmp_path):
     with pytest.raises(TfjsFormatError) as e:
         net(torch.tensor(5.0), torch.tensor(False))
     assert str(e.value) == (
-        "model.json: modelTopology: cannot compute the outputs ['only_then:0'] from the inputs: the control flow never reached them"
+        "model.json: modelTopology: cannot compute the outputs ['only_then:0'] from the inputs: "
+        "the control flow never reached them"
     )
 
 
