@@ -156,7 +156,17 @@ function outputNames(model) {
 async function run(model, feeds, names) {
   const outs = await model.executeAsync(feeds, names);
   const list = Array.isArray(outs) ? outs : [outs];
-  const res = list.map((t) => ({dtype: t.dtype, shape: t.shape, data: t.dataSync().slice()}));
+  const res = list.map((t) => {
+    let data = t.dataSync().slice();
+    let backing;
+    // tfjs can hand out a float32 tensor backed by an Int32Array (handtrack's detection classes
+    // and count): the values are what the tensor means, stored as float32 like its dtype says.
+    if (t.dtype === 'float32' && !(data instanceof Float32Array)) {
+      backing = data.constructor.name;
+      data = Float32Array.from(data);
+    }
+    return {dtype: t.dtype, shape: t.shape, data, backing};
+  });
   tf.dispose(list);
   return res;
 }
@@ -245,7 +255,7 @@ async function recordModel(file, outDir, pkgSpec) {
       }
     }
     const rec = {name: names[k], dtype: o.dtype, shape: o.shape, stride, count, offset, nbytes: bytesOut.length,
-      sum, max_abs: maxAbs, all_finite: finite};
+      sum, max_abs: maxAbs, all_finite: finite, tfjs_backing_array: o.backing};
     if (moved.length) {
       let sens = 0;
       let changed = 0;

@@ -30,8 +30,11 @@ from npm_models import FACE_API, HUMAN_MODELS, Unavailable, graph_models, models
 
 ZOO = FIXTURES / "graph_zoo"
 RECORDINGS = {pkg.slug: sorted((ZOO / pkg.slug).glob("*.json")) for pkg in (HUMAN_MODELS, FACE_API)}
-#: How many times tfjs's own one-ulp output movement an ill-conditioned output may differ.
-SENSITIVITY_FACTOR = 4.0
+#: How many times tfjs's own one-ulp output movement an ill-conditioned output may differ. Measured
+#: (2-core x86, torch 2.13 CPU): the three blazepose segmentation outputs are the only ones whose
+#: difference exceeds the base bound (blazepose-full: 2.6e-4 against a base of 2e-4), and they
+#: differ by at most 0.2x their sensitivity; every other float output stays within 0.4x the base.
+SENSITIVITY_FACTOR = 2.0
 CELL = 16  # js/record_graph_models.mjs: cell size of the smooth random image field
 
 
@@ -81,8 +84,8 @@ def make_input(spec: dict) -> np.ndarray:
     u = field01(spec)
     lo, hi = spec["range"]
     if spec["dtype"] == "float32":
-        return (lo + (hi - lo) * u).astype(np.float32)
-    return (lo + np.floor((hi - lo) * u)).astype(np.int32)
+        return np.asarray(lo + (hi - lo) * u, dtype=np.float32)
+    return np.asarray(lo + np.floor((hi - lo) * u), dtype=np.int32)
 
 
 # --------------------------------------------------------------------------

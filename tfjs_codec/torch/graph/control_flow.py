@@ -697,6 +697,8 @@ def execute(
                             raise node.error("Cannot increase frame iteration, the context is empty")
                         frame, it = ctx[-1]
                         new_ctx = store_ctx = ctx[:-1] + ((frame, it + 1),)
+                elif op == "NoOp":
+                    outs = [torch.tensor(1.0)]  # tfjs: scalar(1), a value for its control consumers
                 elif op in RESOURCE_OPS:
                     try:
                         outs = _run_resource_op(node, ins)
