@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {decodeToExpected} from './decode.mjs';
-import {initTf, tf} from './common.mjs';
+import {initTf, tf, writeJSON} from './common.mjs';
 import {freshDir, makeInput, seedOf, setDeterministicWeights, saveBrowserStyle, writePredict} from './make_fixtures.mjs';
 
 const L = tf.layers;
@@ -198,6 +198,77 @@ async function teachableMachineImage() {
   model.dispose();
 }
 
+/**
+ * A Teachable Machine pose export: @teachablemachine/pose 0.8 trains Sequential[Dense(relu),
+ * Dropout(0.5), Dense(softmax)] on PoseNet's outputs (14739 values for its default settings;
+ * 34 here, to keep the fixture small).
+ */
+async function teachableMachinePose() {
+  const name = 'teachable_machine_pose';
+  const dir = freshDir(name);
+  const model = tf.sequential({name: 'sequential_1', layers: [
+    L.dense({name: 'dense_Dense1', inputShape: [34], units: 16, activation: 'relu'}),
+    L.dropout({name: 'dropout_Dropout1', rate: 0.5}),
+    L.dense({name: 'dense_Dense2', units: 2, activation: 'softmax'}),
+  ]});
+  setDeterministicWeights(model, seedOf(name));
+  await saveTeachableStyle(model, dir, {
+    tfjsVersion: tf.version.tfjs, tmVersion: '2.4.10', packageVersion: '0.8.6', packageName: '@teachablemachine/pose',
+    timeStamp: '2026-11-27T12:00:00.000Z', userMetadata: {}, modelName: 'tm-my-pose-model', labels: ['up', 'down'],
+    modelSettings: {posenet: {architecture: 'MobileNetV1', outputStride: 16, inputResolution: 257, multiplier: 0.75}},
+  });
+  await writePredict(dir, makeInput([3, 34], seedOf(name)));
+  await decodeToExpected(dir);
+  model.dispose();
+}
+
+/**
+ * A Teachable Machine audio export: speech-commands' transfer model is a functional model over the
+ * base Sequential's layers up to its second-last Dense, then a nested Sequential head (NewHeadDense,
+ * softmax) applied to that Dense's output (createTransferModelFromBaseModel). The base is the 18w
+ * model's shape, smaller: spectrograms of 9 frames x 16 bins (real ones: 43 x 232). Inputs are
+ * z-normalized per example with tf.moments as the library's normalize() does; predict.json keeps
+ * the raw spectrograms too ("raw_input").
+ */
+async function teachableMachineAudio() {
+  const name = 'teachable_machine_audio';
+  const dir = freshDir(name);
+  const base = tf.sequential({name: 'sequential_1', layers: [
+    L.conv2d({name: 'conv2d_1', inputShape: [9, 16, 1], filters: 4, kernelSize: [2, 4], activation: 'relu'}),
+    L.maxPooling2d({name: 'max_pooling2d_1', poolSize: [2, 2], strides: [2, 2]}),
+    L.flatten({name: 'flatten_1'}),
+    L.dropout({name: 'dropout_1', rate: 0.25}),
+    L.dense({name: 'dense_1', units: 12, activation: 'relu'}),
+    L.dropout({name: 'dropout_2', rate: 0.5}),
+    L.dense({name: 'dense_2', units: 5, activation: 'softmax'}),
+  ]});
+  const head = tf.sequential({name: 'sequential_2'});
+  head.add(L.dense({units: 3, activation: 'softmax', inputShape: [12], name: 'NewHeadDense'}));
+  const model = tf.model({name: 'model1', inputs: base.inputs, outputs: head.apply(base.getLayer('dense_1').output)});
+  setDeterministicWeights(model, seedOf(name));
+  await saveTeachableStyle(model, dir, {
+    tfjsSpeechCommandsVersion: '0.5.4', modelName: 'tm-my-audio-model', timeStamp: '2026-11-27T12:00:00.000Z',
+    wordLabels: ['Background Noise', 'clap', 'snap'],
+  });
+  const raw = makeInput([2, 9, 16, 1], seedOf(name));
+  raw.data = raw.data.map((v, i) => Math.fround(v * 40 - 60 + (i % 16)));  // dB-like values
+  const normalized = tf.tidy(() => {
+    const x = tf.tensor(raw.data, raw.shape);
+    return tf.concat([0, 1].map((i) => {
+      const e = x.slice([i, 0, 0, 0], [1, 9, 16, 1]);
+      const {mean, variance} = tf.moments(e);
+      return tf.div(tf.sub(e, mean), tf.add(tf.sqrt(variance), tf.backend().epsilon()));
+    }));
+  });
+  const input = {shape: raw.shape, data: Array.from(normalized.dataSync())};
+  normalized.dispose();
+  await writePredict(dir, input);
+  const record = JSON.parse(fs.readFileSync(path.join(dir, 'predict.json'), 'utf8'));
+  writeJSON(path.join(dir, 'predict.json'), {raw_input: raw, ...record});
+  await decodeToExpected(dir);
+  model.dispose();
+}
+
 await initTf();
 const only = process.argv.slice(2);
 for (const [name, [build, shape]] of Object.entries(fixtures)) {
@@ -213,7 +284,9 @@ for (const [name, [build, shape]] of Object.entries(fixtures)) {
   model.dispose();
   console.error(`made ${name}`);
 }
-if (!only.length || only.includes('teachable_machine_image')) {
-  await teachableMachineImage();
-  console.error('made teachable_machine_image');
+for (const [name, make] of [['teachable_machine_image', teachableMachineImage], ['teachable_machine_pose', teachableMachinePose],
+  ['teachable_machine_audio', teachableMachineAudio]]) {
+  if (only.length && !only.includes(name)) continue;
+  await make();
+  console.error(`made ${name}`);
 }

@@ -85,6 +85,8 @@ def test_module_matches_recorded_predictions(case):
         "browser_nested_deep",
         "tfjs_converter_layers_nested",
         "teachable_machine_image",
+        "teachable_machine_pose",
+        "teachable_machine_audio",
     ],
 )
 def test_save_module_unchanged_is_byte_identical(case, tmp_path):

@@ -152,3 +152,35 @@ def test_fine_tuned_teachable_model_predicts_the_same_in_tfjs(fixture_copy, tmp_
     start = np.asarray(_record()["output"]["data"], np.float32).reshape(got.shape)
     assert np.abs(tuned - start).max() > 1e-2  # the fine-tuning shows in the outputs
     assert dir_bytes(out) != dir_bytes(src)
+
+
+def test_pose_and_audio_exports_build_with_their_metadata():
+    torch = require_torch()
+    from tfjs_codec import torch as tct
+
+    with tc.load(FIXTURES / "teachable_machine_pose") as model:
+        pose = tct.to_module(model).teachable
+    assert (pose.kind, pose.labels, pose.package_name, pose.package_version) == (
+        "pose", ["up", "down"], "@teachablemachine/pose", "0.8.6"
+    )
+    assert pose.posenet == {"architecture": "MobileNetV1", "outputStride": 16, "inputResolution": 257, "multiplier": 0.75}
+
+    # speech-commands' transfer model: the base's layers up to its hidden Dense, then a nested
+    # Sequential head called on that Dense's output.
+    record = json.loads((FIXTURES / "teachable_machine_audio" / "predict.json").read_text())
+    with tc.load(FIXTURES / "teachable_machine_audio") as model:
+        net = tct.to_module(model)
+    audio = net.teachable
+    assert (audio.kind, audio.labels, audio.package_version) == ("audio", ["Background Noise", "clap", "snap"], "0.5.4")
+    assert net.weight_names["NewHeadDense/kernel"] == ("sequential_2.NewHeadDense", "kernel")
+    assert "dense_2" not in net.layers  # the base's own classifier is not part of the transfer model
+    raw = record["raw_input"]
+    x = audio.preprocess(np.asarray(raw["data"], np.float32).reshape(raw["shape"]))
+    want = np.asarray(record["input"]["data"], np.float32).reshape(record["input"]["shape"])
+    np.testing.assert_allclose(x.numpy(), want, rtol=0, atol=1e-6)  # tf.moments in float32 vs torch
+    with torch.no_grad():
+        probs = net(x)
+    out = record["output"]
+    np.testing.assert_allclose(probs.numpy(), np.asarray(out["data"], np.float32).reshape(out["shape"]), rtol=0, atol=1e-5)
+    legacy = tct.TeachableMeta({"tfjsSpeechCommandsVersion": "0.3.0", "words": ["_background_noise_", "go"]})
+    assert (legacy.kind, legacy.labels) == ("audio", ["_background_noise_", "go"])

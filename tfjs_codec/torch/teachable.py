@@ -10,7 +10,7 @@ metadata says which library runs the model and how:
 - pose (``@teachablemachine/pose``): ``labels``, ``modelSettings.posenet``; the model
   takes the PoseNet outputs the library computes (not reproduced here).
 - audio (``@tensorflow-models/speech-commands``, ``tfjsSpeechCommandsVersion``):
-  ``wordLabels``; the model takes a spectrogram z-normalized as the library does,
+  ``wordLabels`` (``words`` in old files); the model takes a spectrogram z-normalized as the library does,
   ``(x - mean) / (sqrt(variance) + 1e-7)`` over each example.
 """
 
@@ -36,8 +36,23 @@ DEFAULT_IMAGE_SIZE = 224
 #: tfjs' float32 backend epsilon, which speech-commands' ``normalize`` adds to the deviation.
 AUDIO_EPSILON = 1e-7
 
+#: @teachablemachine/pose's ``fillConfig`` defaults for ``modelSettings.posenet``.
+POSENET_DEFAULTS: dict[str, Any] = {
+    "architecture": "MobileNetV1", "outputStride": 16, "inputResolution": 257, "multiplier": 0.75,
+}
+
 #: RGB weights of @teachablemachine/image's grayscale crop (``cropTensor``).
 GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)
+
+
+def _is_audio(meta: dict[str, Any]) -> bool:
+    return "tfjsSpeechCommandsVersion" in meta or "wordLabels" in meta or "words" in meta
+
+
+def _labels_key(meta: dict[str, Any]) -> str:
+    if not _is_audio(meta):
+        return "labels"
+    return "wordLabels" if meta.get("wordLabels") is not None else "words"
 
 
 @dataclass
@@ -53,7 +68,7 @@ class TeachableMeta:
     @property
     def kind(self) -> str:
         """``"image"``, ``"pose"`` or ``"audio"``."""
-        if "tfjsSpeechCommandsVersion" in self.meta or "wordLabels" in self.meta:
+        if _is_audio(self.meta):
             return "audio"
         if self.meta.get("packageName") == "@teachablemachine/pose" or "modelSettings" in self.meta:
             return "pose"
@@ -61,9 +76,8 @@ class TeachableMeta:
 
     @property
     def labels(self) -> list[str]:
-        """Class labels in output-unit order (``labels``, or ``wordLabels`` for audio)."""
-        key = "wordLabels" if self.kind == "audio" else "labels"
-        return [str(v) for v in self.meta[key]]
+        """Class labels in output-unit order (``labels``; audio: ``wordLabels``, or ``words`` in old files)."""
+        return [str(v) for v in self.meta[_labels_key(self.meta)]]
 
     @property
     def image_size(self) -> int | None:
@@ -71,6 +85,17 @@ class TeachableMeta:
         if self.kind != "image":
             return None
         return int(self.meta.get("imageSize") or DEFAULT_IMAGE_SIZE)
+
+    @property
+    def posenet(self) -> dict[str, Any] | None:
+        """Pose models: the PoseNet settings, the library's defaults filled in (MobileNetV1,
+        outputStride 16, inputResolution 257, multiplier 0.75); else None."""
+        if self.kind != "pose":
+            return None
+        settings = dict((self.meta.get("modelSettings") or {}).get("posenet") or {})
+        for key, default in POSENET_DEFAULTS.items():
+            settings[key] = settings.get(key) or default
+        return settings
 
     @property
     def grayscale(self) -> bool:
@@ -163,7 +188,7 @@ def teachable_meta(model: Model) -> TeachableMeta | None:
 
     Returns:
         A :class:`TeachableMeta` when ``metadata.json`` is there and has a list of
-        ``labels`` (image, pose) or ``wordLabels`` (audio); None without the file
+        ``labels`` (image, pose) or ``wordLabels`` / ``words`` (audio); None without the file
         or without such a list (another tool's ``metadata.json``).
 
     Raises:
@@ -178,7 +203,6 @@ def teachable_meta(model: Model) -> TeachableMeta | None:
         raise TfjsFormatError(f"not valid JSON: {exc}", file=META_FILE) from None
     if not isinstance(meta, dict):
         raise TfjsFormatError("not a JSON object", file=META_FILE)
-    key = "wordLabels" if ("tfjsSpeechCommandsVersion" in meta or "wordLabels" in meta) else "labels"
-    if not isinstance(meta.get(key), list):
+    if not isinstance(meta.get(_labels_key(meta)), list):
         return None
     return TeachableMeta(meta)
