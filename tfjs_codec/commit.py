@@ -217,4 +217,4 @@ def _remove_quietly(path: Path) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        warnings.warn(f"{path.name}: could not remove the old file: {exc.strerror}", TfjsFormatWarning, stacklevel=5)
+        warnings.warn(f"{path.name}: could not remove the old file: {exc.strerror}", TfjsFormatWarning, stacklevel=4)

@@ -313,7 +313,7 @@ class _Site:
         except TfjsFormatError as exc:
             if cached is None or exc.reason.startswith(("HTTP 4", too_big)):
                 raise
-            warnings.warn(f"{file}: {exc.reason}; using the cached copy", TfjsFormatWarning, stacklevel=5)
+            warnings.warn(f"{file}: {exc.reason}; using the cached copy", TfjsFormatWarning, stacklevel=4)
             return index, cached, True
         if resp.status == 304 and cached is not None:
             return index, cached, True
