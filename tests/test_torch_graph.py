@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import time
 
@@ -255,12 +256,57 @@ def test_graph_module_structure():
         "GraphModule(inputs=['image'], outputs=['batchnorm', 'deconv', 'dense_relu', 'dense_sigmoid', 'elu', 'leaky', "
         "'maxpool', 'plain_convs', 'prelu', 'softmax', 'softplus_tanh'], weights=39)"
     )
-    called = {n.target.__name__ for n in net.graph.nodes if n.op == "call_function"}
-    assert {"_FusedConv2D", "FusedDepthwiseConv2dNative", "_FusedMatMul", "Conv2DBackpropInput"} <= called
-    assert "Identity" not in called  # aliased at build time
+    lines = net.code.splitlines()
+    assert lines[0] == "def forward(self, image):" and lines[1] == "    image = as_image(image)"
+    called = {re.sub(r"_\d+$", "", line.split(" = ")[1].split("(")[0]) for line in lines[2:] if "  # " in line}
+    assert called == {
+        "Mul",
+        "Add",
+        "AddV2",
+        "_FusedConv2D",
+        "FusedDepthwiseConv2dNative",
+        "DepthwiseConv2dNative",
+        "MaxPool",
+        "AvgPool",
+        "Conv2DBackpropInput",
+        "StridedSlice",
+        "Reshape",
+        "_FusedMatMul",
+        "Softmax",
+        "Sigmoid",
+        "Softplus",
+        "Tanh",
+    }  # no Identity: aliased at build time
+    assert sum("  # " in line for line in lines) == 26 and sum(line.startswith("    del ") for line in lines) > 5
     assert {"Conv2D", "MatMul", "ResizeBilinear", "StridedSlice"} <= set(supported_ops())
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError) as err:
         net()
+    assert str(err.value) == "the graph takes 1 input(s) (image), got 0"
+    with pytest.raises(TypeError) as err:
+        net(torch.zeros(1, 12, 12, 3, dtype=torch.int32))
+    assert str(err.value) == "input 'image' must be float32, got int32"
+    x64 = np.random.default_rng(0).standard_normal((1, 12, 12, 3))
+    with torch.no_grad():
+        a, b = net(x64), net(torch.from_numpy(x64.astype(np.float32)))
+    assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_graph_module_deepcopies_and_moves():
+    import copy
+
+    torch = require_torch()
+    tct = _tct()
+    with tc.load(CONVERTER_GRAPH) as model:
+        net = tct.to_module(model)
+    twin = copy.deepcopy(net)
+    key = net.weight_names["StatefulPartitionedCall/add_1/ReadVariableOp"]
+    with torch.no_grad():
+        getattr(twin, key).add_(1.0)
+        x = torch.zeros(1, 6)
+        (_, y0), (_, y1) = net(["a"], x), twin(["a"], x)
+    assert torch.allclose(y1 - y0, torch.ones(1, 3))
+    half = copy.deepcopy(net).to(torch.float64)
+    assert getattr(half, key).dtype == torch.float64 and getattr(net, key).dtype == torch.float32
 
 
 def test_graph_model_build_time_figure(tmp_path, capsys):

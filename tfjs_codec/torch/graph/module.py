@@ -1,10 +1,11 @@
 """:class:`GraphModule`: a TensorFlow.js graph model as a torch module.
 
-The GraphDef is compiled once, at build time, into a ``torch.fx`` graph whose
-generated ``forward`` calls one op function per node (see
-:mod:`tfjs_codec.torch.graph.registry`), in topological order, on the graph's
-weights held as parameters (float) and buffers (int, bool). ``torch.compile``
-can take the module; there is no per-node interpretation at run time.
+The GraphDef is compiled once, at build time, into Python source: a generated
+``forward`` that calls one op function per node (see
+:mod:`tfjs_codec.torch.graph.registry`) in topological order, on the graph's
+weights held as parameters (float) and buffers (int, bool), and drops each
+intermediate after its last use (``net.code`` shows it). There is no per-node
+interpretation at run time, and ``torch.compile`` can take the module.
 
 Graphs with control flow (TF1 ``Switch``/``Merge``/``Enter``/``Exit``/
 ``NextIteration``/``LoopCond``, ``While``/``If`` with a function library,
@@ -27,15 +28,15 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import itertools
 import keyword
-import operator
+import linecache
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-import torch.fx
 from torch import nn
 
 from ...errors import TfjsFormatError
@@ -123,17 +124,51 @@ def _bind(fn: Callable[..., Any], node: Node, multi: bool) -> Callable[..., Any]
             return out[0] if isinstance(out, (tuple, list)) else out
 
     call.__name__ = call.__qualname__ = re.sub(r"\W", "_", node.op)
-    call.__module__ = "tfjs_graph"
     return call
 
 
-class GraphModule(torch.fx.GraphModule):
+_NUMERIC_INPUTS = {
+    "DT_FLOAT": torch.float32,
+    "DT_HALF": torch.float32,
+    "DT_DOUBLE": torch.float32,
+    "DT_INT32": torch.int32,
+    "DT_INT64": torch.int32,
+    "DT_INT8": torch.int32,
+    "DT_UINT8": torch.int32,
+    "DT_INT16": torch.int32,
+    "DT_BOOL": torch.bool,
+}
+
+
+def _input_converter(name: str, dtype: torch.dtype) -> Callable[[Any], Any]:
+    """An input as a tensor of the placeholder's dtype (tfjs dtypes: float64 -> float32, int64 -> int32)."""
+
+    def convert(x: Any) -> Any:
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x))
+        if x.dtype == dtype:
+            return x
+        if (
+            x.dtype == torch.float64
+            and dtype == torch.float32
+            or dtype == torch.int32
+            and x.dtype in (torch.int64, torch.int16, torch.int8, torch.uint8)
+        ):
+            return x.to(dtype)
+        raise TypeError(f"input {name!r} must be {str(dtype).replace('torch.', '')}, got {str(x.dtype).replace('torch.', '')}")
+
+    return convert
+
+
+class GraphModule(nn.Module):
     """A TensorFlow.js graph model as a torch module.
 
     ``forward(*inputs)`` takes the graph's inputs positionally in
     :attr:`input_names` order, in the graph's own layout (most tfjs graph
     models are NHWC), and returns a tensor, or a tuple in :attr:`output_names`
-    order. String inputs (hash-table lookups) are lists or numpy arrays of str.
+    order. Inputs may be tensors or numpy arrays; float64 becomes float32 and
+    int64 int32, as tfjs' dtypes go; other dtypes than the placeholder's raise
+    ``TypeError``. String inputs (hash-table lookups) are lists or numpy arrays of str.
 
     Attributes:
         input_names / output_names: signature keys (or placeholder / sink node names).
@@ -145,6 +180,7 @@ class GraphModule(torch.fx.GraphModule):
             the weight's tfjs shape.
         graph_def: the parsed :class:`~tfjs_codec.torch.graph.graphdef.GraphDef`.
         model_file: the model's file name.
+        code: the source of the generated forward.
     """
 
     input_names: list[str]
@@ -156,13 +192,19 @@ class GraphModule(torch.fx.GraphModule):
     weight_names: dict[str, str]
     graph_def: GraphDef
     model_file: str
+    code: str
+    _run: Callable[..., Any]
+
+    def forward(self, *inputs: Any) -> Any:
+        if len(inputs) != len(self.input_names):
+            raise TypeError(
+                f"the graph takes {len(self.input_names)} input(s) ({', '.join(self.input_names)}), got {len(inputs)}"
+            )
+        return self._run(self, *inputs)
 
     def tfjs_state(self) -> dict[str, np.ndarray]:
         """tfjs weight name -> the module's current value (tfjs shape and dtype)."""
         return {name: as_numpy(getattr(self, key)) for name, key in self.weight_names.items()}
-
-    def __str__(self) -> str:  # torch.fx appends the generated code; keep the module summary
-        return nn.Module.__repr__(self)
 
     def extra_repr(self) -> str:
         return f"inputs={self.input_names}, outputs={self.output_names}, weights={len(self.weight_names)}"
@@ -364,8 +406,8 @@ def build_graph_module(model: Model) -> GraphModule:
     if problems:
         raise TfjsFormatError(f"the graph {problems}", file=file, field="modelTopology")
 
-    root = nn.Module()
-    taken: set[str] = set(dir(GraphModule)) | {"training", "graph", "code"}
+    module = GraphModule()
+    taken: set[str] = set(dir(module)) | {"self", "code"}
     weight_names: dict[str, str] = {}
     const_keys: dict[str, str] = {}  # "node:0" -> attribute
     for name in needed:
@@ -376,35 +418,29 @@ def build_graph_module(model: Model) -> GraphModule:
         key = _identifier(name, taken)
         if isinstance(value, torch.Tensor):
             if value.is_floating_point() or value.is_complex():
-                root.register_parameter(key, nn.Parameter(value))
+                module.register_parameter(key, nn.Parameter(value))
             else:
-                root.register_buffer(key, value)
+                module.register_buffer(key, value)
             if name in model.specs:
                 weight_names[name] = key
         else:
-            setattr(root, key, value)
+            setattr(module, key, value)
         const_keys[f"{name}:0"] = key
     for ref, value in bound.items():
         key = _identifier(parse_ref(ref)[0], taken)
-        setattr(root, key, value)
+        setattr(module, key, value)
         const_keys[ref] = key
 
-    g = torch.fx.Graph()
-    env: dict[str, torch.fx.Node] = {}
-    arg_names: set[str] = set(taken)
-    for info in fed:
-        env[info.ref] = g.placeholder(_identifier(info.key, arg_names))
-    for ref, key in const_keys.items():
-        env[ref] = g.get_attr(key)
     output_refs = [o.ref for o in outputs]
+    code = _Codegen(taken)
+    args = [code.argument(info) for info in fed]
+    env: dict[str, str] = {info.ref: arg for info, arg in zip(fed, args, strict=True)}
+    env.update((ref, f"self.{key}") for ref, key in const_keys.items())
     if control_flow:
-        _emit_control_flow(g, graph, env, [i.ref for i in fed], const_keys, output_refs)
+        code.control_flow(graph, env, [i.ref for i in fed], list(const_keys), output_refs)
     else:
-        _emit_nodes(g, graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop)
-        outs = [env[r] for r in output_refs]
-        g.output(outs[0] if len(outs) == 1 else tuple(outs))
-
-    module = GraphModule(root, g, class_name="GraphModule")
+        code.nodes(graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop)
+    module.code, module._run = code.compile(args, file)
     module.input_names = [i.key for i in fed]
     module.output_names = [o.key for o in outputs]
     module.input_refs = [i.ref for i in fed]
@@ -417,62 +453,112 @@ def build_graph_module(model: Model) -> GraphModule:
     return module.eval()
 
 
-def _emit_nodes(
-    g: torch.fx.Graph,
-    graph: GraphDef,
-    env: dict[str, torch.fx.Node],
-    order: list[str],
-    output_refs: list[str],
-    stop: frozenset[str],
-) -> None:
-    used: dict[str, set[int]] = {}
-    for name in order:
-        for r in graph.nodes[name].inputs:
+_counter = itertools.count()
+
+
+class _Codegen:
+    """Writes the source of a graph's forward: one call per node, temporaries deleted after their last use."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.names = set(taken)
+        self.globals: dict[str, Any] = {"__builtins__": __builtins__}
+        self.prologue: list[str] = []
+        self.lines: list[tuple[str, list[str]]] = []  # (statement, temporaries it reads)
+        self.result = "None"
+        self.temps: set[str] = set()
+
+    def _global(self, hint: str, obj: Any) -> str:
+        name = _identifier(hint, self.names)
+        self.globals[name] = obj
+        return name
+
+    def argument(self, info: TensorInfo) -> str:
+        arg = _identifier(info.key, self.names)
+        dtype = _NUMERIC_INPUTS.get(info.dtype or "")
+        if dtype is not None:
+            conv = self._global(f"as_{arg}", _input_converter(info.key, dtype))
+            self.prologue.append(f"{arg} = {conv}({arg})")
+        return arg
+
+    def _emit(self, statement: str, reads: list[str]) -> None:
+        self.lines.append((statement, [r for r in reads if r in self.temps]))
+
+    def nodes(self, graph: GraphDef, env: dict[str, str], order: list[str], output_refs: list[str], stop: frozenset[str]) -> None:
+        used: dict[str, set[int]] = {}
+        for name in order:
+            for r in graph.nodes[name].inputs:
+                n, i = parse_ref(r)
+                used.setdefault(n, set()).add(i)
+        for r in output_refs:
             n, i = parse_ref(r)
             used.setdefault(n, set()).add(i)
-    for r in output_refs:
-        n, i = parse_ref(r)
-        used.setdefault(n, set()).add(i)
-    for name in order:
-        node = graph.nodes[name]
-        if name in stop or node.op == "Const":
-            continue
-        args = []
-        for r in node.inputs:
-            ref = _canon(r)
-            if ref not in env:
-                raise node.error(f"input {r!r} is not an output of any node run before it")
-            args.append(env[ref])
-        if node.op in _ALIASES and len(args) == 1:
-            env[f"{name}:0"] = args[0]
-            continue
-        idxs = used.get(name, {0})
-        multi = idxs != {0}
-        call = g.call_function(_bind(OPS[node.op], node, multi), tuple(args))
-        if multi:
-            for i in sorted(idxs):
-                env[f"{name}:{i}"] = g.call_function(operator.getitem, (call, i))
-        else:
-            env[f"{name}:0"] = call
+        for name in order:
+            node = graph.nodes[name]
+            if name in stop or node.op == "Const":
+                continue
+            args = []
+            for r in node.inputs:
+                ref = _canon(r)
+                if ref not in env:
+                    raise node.error(f"input {r!r} is not an output of any node run before it")
+                args.append(env[ref])
+            if node.op in _ALIASES and len(args) == 1:
+                env[f"{name}:0"] = args[0]
+                continue
+            idxs = used.get(name, {0})
+            multi = idxs != {0}
+            fn = self._global(node.op, _bind(OPS[node.op], node, multi))
+            var = _identifier("v_" + name.rsplit("/", 1)[-1].lower(), self.names)
+            self.temps.add(var)
+            comment = name.replace("\n", " ")
+            self._emit(f"{var} = {fn}({', '.join(args)})  # {comment}", args)
+            if multi:
+                for i in sorted(idxs):
+                    part = _identifier(f"{var}_{i}", self.names)
+                    self.temps.add(part)
+                    self._emit(f"{part} = {var}[{i}]", [var])
+                    env[f"{name}:{i}"] = part
+            else:
+                env[f"{name}:0"] = var
+        outs = [env[r] for r in output_refs]
+        self.result = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ",)"
+        self.keep = set(outs)
 
+    def control_flow(
+        self, graph: GraphDef, env: dict[str, str], input_refs: list[str], const_refs: list[str], output_refs: list[str]
+    ) -> None:
+        from . import control_flow  # type: ignore[attr-defined]
 
-def _emit_control_flow(
-    g: torch.fx.Graph,
-    graph: GraphDef,
-    env: dict[str, torch.fx.Node],
-    input_refs: list[str],
-    const_keys: dict[str, str],
-    output_refs: list[str],
-) -> None:
-    from . import control_flow  # type: ignore[attr-defined]
+        refs = input_refs + const_refs
+        n_out = len(output_refs)
 
-    refs = input_refs + list(const_keys)
-    n_out = len(output_refs)
+        def run_control_flow(*values: Any) -> Any:
+            feeds = dict(zip(refs, values, strict=True))
+            outs = control_flow.execute(graph, feeds, output_refs, evaluate_node)
+            return outs[0] if n_out == 1 else tuple(outs)
 
-    def run_control_flow(*values: Any) -> Any:
-        feeds = dict(zip(refs, values, strict=False))
-        outs = control_flow.execute(graph, feeds, output_refs, evaluate_node)
-        return outs[0] if n_out == 1 else tuple(outs)
+        fn = self._global("run_control_flow", run_control_flow)
+        self.result = f"{fn}({', '.join(env[r] for r in refs)})"
+        self.keep = set()
 
-    call = g.call_function(run_control_flow, tuple(env[r] for r in refs))
-    g.output(call)
+    def compile(self, args: list[str], file: str) -> tuple[str, Callable[..., Any]]:
+        last: dict[str, int] = {}
+        for i, (_, reads) in enumerate(self.lines):
+            for r in reads:
+                last[r] = i
+        body = list(self.prologue)
+        dead_after: dict[int, list[str]] = {}
+        for var, i in last.items():
+            if var not in self.keep:
+                dead_after.setdefault(i, []).append(var)
+        for i, (stmt, _) in enumerate(self.lines):
+            body.append(stmt)
+            if i in dead_after:
+                body.append("del " + ", ".join(sorted(dead_after[i])))
+        body.append(f"return {self.result}")
+        src = f"def forward(self{''.join(', ' + a for a in args)}):\n" + "".join(f"    {line}\n" for line in body)
+        filename = f"<tfjs_codec graph {next(_counter)}: {file}>"
+        linecache.cache[filename] = (len(src), None, src.splitlines(True), filename)
+        namespace = dict(self.globals)
+        exec(compile(src, filename, "exec"), namespace)  # noqa: S102 - our own generated source
+        return src, namespace["forward"]
