@@ -315,3 +315,32 @@ ARCHITECTURES: dict[str, Case] = {
     "mlp_batchnorm": lambda: (seeded(MLP()), vec(8, n=4)),
     "bilstm_text": lambda: (seeded(TextClassifier()), ids(50, 9, n=3)),
 }
+
+
+class TwoInputs(nn.Module):
+    """Two inputs (an image and a feature vector), two outputs (class scores and a channels-first map)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc_meta = nn.Linear(5, 4)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, image: torch.Tensor, meta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fmap = F.relu(self.conv(image))
+        pooled = fmap.mean((2, 3))
+        scores = self.head(torch.cat([pooled, torch.tanh(self.fc_meta(meta))], dim=1))
+        return scores, fmap
+
+
+#: name -> (case, export options): layouts at the edges, several inputs and outputs.
+OPTIONS: dict[str, tuple[Case, dict[str, Any]]] = {
+    "lenet5_channels_first_edges": (lambda: (seeded(LeNet5()), image(1, 28, 28, n=2)), {"channels_last": False}),
+    "unet_channels_first_edges": (lambda: (seeded(UNet()), image(3, 8, 12, n=1)), {"channels_last": False}),
+    "two_inputs_two_outputs": (lambda: (seeded(TwoInputs()), (image(3, 6, 5), vec(5, n=2))), {}),
+    "conv1d_sequence_model": (
+        lambda: (seeded(nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
+                                      nn.Linear(4 * 4, 2))), seq(3, 9)),
+        {},
+    ),
+}

@@ -42,60 +42,78 @@ def tfjs_layout(x: np.ndarray, keras_shape: list[int]) -> np.ndarray:
     return cl
 
 
+def _input_shapes(path: Path) -> list[list[int]]:
+    topo = json.loads(path.read_text())["modelTopology"]["config"]
+    by_name = {layer["name"]: layer for layer in topo["layers"]}
+    shapes = []
+    for name, _, _ in topo["input_layers"]:
+        assert by_name[name]["class_name"] == "InputLayer"
+        shapes.append(by_name[name]["config"]["batch_input_shape"][1:])
+    return shapes
+
+
 def _input_shape(path: Path) -> list[int]:
-    doc = json.loads(path.read_text())
-    layer = doc["modelTopology"]["config"]["layers"][0]
-    assert layer["class_name"] == "InputLayer"
-    return layer["config"]["batch_input_shape"][1:]
+    return _input_shapes(path)[0]
 
 
-def _payload(x: np.ndarray) -> dict:
-    return {"shape": list(x.shape), "data": x.astype(np.float32).reshape(-1).tolist()}
+def _payload(xs: list[np.ndarray], single: bool) -> dict:
+    items = [{"shape": list(x.shape), "data": x.astype(np.float32).reshape(-1).tolist()} for x in xs]
+    return items[0] if single else {"inputs": items}
+
+
+def _as_list(v) -> list:
+    return list(v) if isinstance(v, (tuple, list)) else [v]
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """name -> (written model.json, tfjs-layout input, expected output, tfjs' result)."""
+    """key -> (written model.json, tfjs-layout inputs, expected outputs, export options, tfjs' result)."""
     torch = require_torch()
     node = require_node()
     from tfjs_codec import torch as tct
 
     ec = _cases()
     root = tmp_path_factory.mktemp("exports")
+    plan = [(name, case, {}) for name, case in ec.CATALOGUE.items()]
+    plan += [(name, case, {"quantize": q}) for name, case in ec.ARCHITECTURES.items() for q in (None, *QUANTIZED)]
+    plan += [(name, case, options) for name, (case, options) in ec.OPTIONS.items()]
     jobs, entries = [], {}
-    for name, case in {**ec.CATALOGUE, **ec.ARCHITECTURES}.items():
-        module, x = case()
+    for name, case, options in plan:
+        module, example = case()
+        examples = _as_list(example)
         with torch.no_grad():
-            want_torch = module(x).numpy()
-        for q in (None, *QUANTIZED) if name in ec.ARCHITECTURES else (None,):
-            key = f"{name}-{q or 'float32'}"
-            path = tct.export(root / key, module, x, quantize=q)
-            xin = tfjs_layout(x.numpy(), _input_shape(path))
-            if q is None:
-                want = want_torch
-            else:
-                with tc.load(path) as model:
-                    assert {s.quantization["dtype"] for s in model.specs.values() if s.quantization} == {q}
-                    net = tct.to_module(model)
-                with torch.no_grad():
-                    want = net(torch.from_numpy(xin).float()).numpy()
-            entries[key] = (path, xin, want)
-            jobs.append({"dir": str(path.parent), "input": _payload(xin), "fit": key == "mlp_batchnorm-float32"})
+            wants = [w.numpy() for w in _as_list(module(*examples))]
+        q = options.get("quantize")
+        key = f"{name}-{q or 'float32'}"
+        path = tct.export(root / key, module, example, **options)
+        xin = [tfjs_layout(x.numpy(), shape) for x, shape in zip(examples, _input_shapes(path), strict=True)]
+        if q is not None:  # torch on the dequantized weights: the written model rebuilt by to_module
+            with tc.load(path) as model:
+                assert {s.quantization["dtype"] for s in model.specs.values() if s.quantization} == {q}
+                net = tct.to_module(model)
+            with torch.no_grad():
+                wants = [w.numpy() for w in _as_list(net(*[torch.from_numpy(x).float() for x in xin]))]
+        entries[key] = (path, xin, wants, options)
+        single = not isinstance(example, tuple)
+        jobs.append({"dir": str(path.parent), "input": _payload(xin, single), "fit": key == "mlp_batchnorm-float32"})
     jobs_file, out_file = root / "jobs.json", root / "results.json"
     jobs_file.write_text(json.dumps(jobs))
     subprocess.run([node, str(JS / "predict_many.mjs"), str(jobs_file), str(out_file)], check=True, timeout=600)
     results = json.loads(out_file.read_text())
-    return {key: (*entries[key], res) for key, res in zip(entries, results, strict=False)}
+    return {key: (*entries[key], res) for key, res in zip(entries, results, strict=True)}
 
 
 def _check(exported, key: str) -> None:
-    path, _, want, res = exported[key]
+    path, _, wants, options, res = exported[key]
     assert "error" not in res, f"tfjs could not run {key}: {res.get('error')}"
-    got = np.asarray(res["output"]["data"], dtype=np.float32).reshape(res["output"]["shape"])
-    if got.shape != want.shape:
-        want = np.moveaxis(want, 1, -1)  # image-shaped outputs are channels-last
-    assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(want))
+    outs = res["output"]["outputs"] if "outputs" in res["output"] else [res["output"]]
+    assert len(outs) == len(wants)
+    for out, want in zip(outs, wants, strict=True):
+        got = np.asarray(out["data"], dtype=np.float32).reshape(out["shape"])
+        if got.shape != want.shape and options.get("channels_last", True):
+            want = np.moveaxis(want, 1, -1)  # image-shaped outputs are channels-last
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=0, atol=tolerance(want))
 
 
 def _names(attr: str) -> list[str]:
@@ -117,8 +135,13 @@ def test_architectures_run_in_tfjs_like_torch(exported, name, quantize):
     _check(exported, f"{name}-{quantize or 'float32'}")
 
 
+@pytest.mark.parametrize("name", _names("OPTIONS"))
+def test_export_options_run_in_tfjs_like_torch(exported, name):
+    _check(exported, f"{name}-float32")
+
+
 def test_an_exported_model_trains_in_tfjs(exported):
-    path, _, _, res = exported["mlp_batchnorm-float32"]
+    res = exported["mlp_batchnorm-float32"][-1]
     fit = res["fit"]  # two model.fit steps in tfjs (training mode: dropout, batch statistics)
     assert np.isfinite(fit["loss_first"]) and np.isfinite(fit["loss_second"])
     assert fit["prediction_change"] > 1e-4  # the weights moved

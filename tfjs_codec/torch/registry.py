@@ -259,6 +259,8 @@ class TfjsLayer(nn.Module):
 
     #: tfjs variable names (``kernel``, ``bias``, ...) this layer holds, set per instance.
     tfjs_vars: tuple[str, ...] = ()
+    #: The Keras config the layer was built from (set by :func:`build_layer`).
+    tfjs_config: dict[str, Any] | None = None
 
     def __init__(self, name: str, class_name: str) -> None:
         super().__init__()
@@ -463,4 +465,6 @@ def build_layer(name: str, cls: str, config: dict[str, Any], get: Callable[[str]
     kind = kinds().get(cls)
     if kind is None:
         raise TfjsFormatError("layer class is not supported by tfjs_codec.torch", file=file, field=f"layer {name!r} ({cls})")
-    return kind.build(BuildContext(name, cls, config, get, file))
+    layer = kind.build(BuildContext(name, cls, config, get, file))
+    layer.tfjs_config = dict(config)  # what tfjs_codec.torch.export writes back for this layer
+    return layer

@@ -204,6 +204,11 @@ class Exporter:
     # -- driver ----------------------------------------------------------------
 
     def run(self) -> None:
+        from ..module import TfjsModule
+
+        if isinstance(self.module, TfjsModule):
+            self._run_tfjs_module(self.module)
+            return
         gm = self.gm = trace(self.module)
         rec = _Recorder(gm)
         with torch.no_grad():
@@ -222,6 +227,51 @@ class Exporter:
                 self._output(n, env)
             else:
                 env[n] = self._node(gm, n, env, rec.outputs[n])
+
+    def _run_tfjs_module(self, module: Any) -> None:
+        """A module made by to_module: its layers again, with their names, configs and current weights.
+
+        Such a module takes and returns tfjs' layouts already, so nothing is permuted.
+        """
+        inputs, nodes, outputs = module._inputs, module._nodes, module._outputs
+        where = f"module {type(module).__name__}"
+        if len(inputs) != len(self.examples):
+            raise refuse(where, f"takes {len(inputs)} input(s), example_input gives {len(self.examples)}")
+        real: dict[Any, torch.Tensor] = {}
+        values: dict[Any, Value] = {}
+        for r, x in zip(inputs, self.examples, strict=True):
+            shape = tuple(x.shape)
+            ref = self.graph.input(str(r[0]).strip("_") or "input", list(shape[1:]))
+            self.input_perms.append(identity(len(shape)))
+            real[r], values[r] = x, Value(ref, shape, identity(len(shape)))
+        full_names = {(key, var): name for name, (key, var) in module.weight_names.items()}
+        counts: dict[str, int] = {}
+        with torch.no_grad():
+            for key, args in nodes:
+                layer = module.layers[key]
+                node = counts.get(key, 0)
+                counts[key] = node + 1
+                name = str(getattr(layer, "tfjs_name", key))
+                lwhere = f"layer {name!r} ({getattr(layer, 'tfjs_class', type(layer).__name__)})"
+                if node:
+                    raise refuse(lwhere, "is called at several places (a shared layer); export writes each layer once")
+                config = getattr(layer, "tfjs_config", None)
+                if not isinstance(config, dict):
+                    raise refuse(lwhere, "does not carry its Keras config (not built by to_module)")
+                out = layer(*[real[a] for a in args])
+                config = {k: v for k, v in config.items() if k not in ("name", "batch_input_shape", "input_shape", "dtype")}
+                weights = layer.export_tfjs()
+                ref = self.graph.add(
+                    name, str(layer.tfjs_class), config, [values[a].ref for a in args], weights, exact_name=True,
+                    weight_names={var: full_names[(key, var)] for var in weights if (key, var) in full_names},
+                )
+                for t, o in enumerate(out if isinstance(out, tuple) else (out,)):
+                    real[(key, node, t)] = o
+                    values[(key, node, t)] = Value((ref[0], 0, t), tuple(o.shape), identity(o.dim()))
+        self.single_output = len(outputs) == 1
+        for r in outputs:
+            self.outputs.append(values[r])
+            self.output_perms.append(values[r].perm)
 
     def _input(self, n: fx.Node, example: Any) -> Value:
         if not isinstance(example, torch.Tensor):

@@ -93,6 +93,7 @@ class KerasGraph:
         self.inputs: list[Ref] = []
         self._names: set[str] = set()
         self._layouts: dict[tuple[Ref, tuple[int, ...]], Ref] = {}
+        self._weight_layer: dict[str, str] = {}
 
     def name(self, base: str) -> str:
         """A new valid, unique Keras layer name made from ``base`` (a qualified name)."""
@@ -122,6 +123,9 @@ class KerasGraph:
         config: dict[str, Any],
         inputs: list[Ref],
         weights: dict[str, np.ndarray] | None = None,
+        *,
+        exact_name: bool = False,
+        weight_names: dict[str, str] | None = None,
     ) -> Ref:
         """Add a layer called once on ``inputs``; returns its output tensor.
 
@@ -131,19 +135,27 @@ class KerasGraph:
             config: its config without ``name`` / ``trainable``.
             inputs: the Keras tensors it is called on.
             weights: tfjs variable name (``kernel``) -> array in the tfjs layout.
+            exact_name: use ``base`` as the name as it is (a layer read from a tfjs model).
+            weight_names: variable -> full weight name, where not ``<layer>/<variable>``.
         """
-        name = self.name(base)
-        full = {**config, "name": name, "trainable": True}
+        if exact_name and base and base not in self._names:
+            name = base
+            self._names.add(name)
+        else:
+            name = self.name(base)
+        full = {**config, "name": name, "trainable": config.get("trainable", True)}
         node = [[r[0], r[1], r[2], {}] for r in inputs]
         self.layers.append({"name": name, "class_name": class_name, "config": full, "inbound_nodes": [node]})
         for var, array in (weights or {}).items():
-            self.weights[f"{name}/{var}"] = np.ascontiguousarray(array, dtype=np.float32)
+            full_name = (weight_names or {}).get(var, f"{name}/{var}")
+            self.weights[full_name] = np.ascontiguousarray(array, dtype=np.float32)
+            self._weight_layer[full_name] = name
         return (name, 0, 0)
 
     def topology(self, outputs: list[Ref], model_name: str, keras_version: str) -> dict[str, Any]:
         """``modelTopology`` as tfjs-layers 4.22 writes it for a functional model."""
         live = self._live(outputs)
-        for name in [w for w in self.weights if w.split("/", 1)[0] not in live]:
+        for name in [w for w in self.weights if self._weight_layer[w] not in live]:
             del self.weights[name]
         config = {
             "name": model_name,
