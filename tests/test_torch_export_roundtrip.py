@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, require_torch
+from conftest import FIXTURES, JS, require_node, require_torch
 
 import tfjs_codec as tc
 
@@ -105,3 +106,36 @@ def test_sidecar_arguments_are_checked(tmp_path):
     with pytest.raises(ValueError, match=r"^labels= writes Teachable Machine image metadata: the model must take square RGB"):
         tct.export(tmp_path / "c", net, torch.zeros(1, 4), labels=["x", "y", "z"])
     assert not list(tmp_path.glob("*/model.json"))  # nothing written
+
+
+#: Nested models (inlined by the export) and shared layers / nested models called twice (one layer, several nodes).
+NESTED = ["browser_nested_functional", "browser_nested_deep", "tfjs_converter_layers_nested", "teachable_machine_image"]
+
+
+def test_nested_and_shared_models_export_flat_and_tfjs_predicts_the_recording(tmp_path):
+    torch = require_torch()
+    node = require_node()
+    from tfjs_codec import torch as tct
+
+    jobs, wants = [], []
+    for case in NESTED:
+        record = json.loads((FIXTURES / case / "predict.json").read_text())
+        inputs = [torch.from_numpy(x) for x in _arrays(record["input"], "input")]
+        with tc.load(FIXTURES / case) as model:
+            net = tct.to_module(model)
+            weights = {name: model[name] for name, spec in model.specs.items() if spec.group != "optimizer"}
+        path = tct.export(tmp_path / case, net, tuple(inputs) if len(inputs) > 1 else inputs[0])
+        with tc.load(path) as again:
+            layers = again.json["modelTopology"]["config"]["layers"]
+            assert not [layer for layer in layers if layer["class_name"] in ("Model", "Functional", "Sequential")]
+            assert sorted(again.specs) == sorted(weights)  # the weights keep their tfjs names
+        jobs.append({"dir": str(path.parent), "input": record["input"]})
+        wants.append(_arrays(record["output"], "output"))
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    subprocess.run([node, str(JS / "predict_many.mjs"), str(tmp_path / "jobs.json"), str(tmp_path / "out.json")],
+                   check=True, timeout=300)
+    for case, res, want in zip(NESTED, json.loads((tmp_path / "out.json").read_text()), wants, strict=True):
+        assert "error" not in res, f"{case}: {res['error']}"
+        got = _arrays(res["output"], "output")
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g, w, rtol=0, atol=1e-5 + 1e-5 * float(np.abs(w).max()), err_msg=case)

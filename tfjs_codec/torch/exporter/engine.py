@@ -232,46 +232,61 @@ class Exporter:
         """A module made by to_module: its layers again, with their names, configs and current weights.
 
         Such a module takes and returns tfjs' layouts already, so nothing is permuted.
+        Nested models are inlined (their layers join the top-level graph); a layer
+        called at several places stays one layer with several inbound nodes.
         """
-        inputs, nodes, outputs = module._inputs, module._nodes, module._outputs
         where = f"module {type(module).__name__}"
-        if len(inputs) != len(self.examples):
-            raise refuse(where, f"takes {len(inputs)} input(s), example_input gives {len(self.examples)}")
-        real: dict[Any, torch.Tensor] = {}
-        values: dict[Any, Value] = {}
-        for r, x in zip(inputs, self.examples, strict=True):
+        if len(module._inputs) != len(self.examples):
+            raise refuse(where, f"takes {len(module._inputs)} input(s), example_input gives {len(self.examples)}")
+        values = []
+        for r, x in zip(module._inputs, self.examples, strict=True):
             shape = tuple(x.shape)
             ref = self.graph.input(str(r[0]).strip("_") or "input", list(shape[1:]))
             self.input_perms.append(identity(len(shape)))
-            real[r], values[r] = x, Value(ref, shape, identity(len(shape)))
-        full_names = {(key, var): name for name, (key, var) in module.weight_names.items()}
-        counts: dict[str, int] = {}
+            values.append(Value(ref, shape, identity(len(shape))))
+        full_names = {(path, var): name for name, (path, var) in module.weight_names.items()}
+        emitted: dict[str, str] = {}
         with torch.no_grad():
-            for key, args in nodes:
-                layer = module.layers[key]
-                node = counts.get(key, 0)
-                counts[key] = node + 1
-                name = str(getattr(layer, "tfjs_name", key))
-                lwhere = f"layer {name!r} ({getattr(layer, 'tfjs_class', type(layer).__name__)})"
-                if node:
-                    raise refuse(lwhere, "is called at several places (a shared layer); export writes each layer once")
-                config = getattr(layer, "tfjs_config", None)
-                if not isinstance(config, dict):
-                    raise refuse(lwhere, "does not carry its Keras config (not built by to_module)")
-                out = layer(*[real[a] for a in args])
-                config = {k: v for k, v in config.items() if k not in ("name", "batch_input_shape", "input_shape", "dtype")}
-                weights = layer.export_tfjs()
-                ref = self.graph.add(
-                    name, str(layer.tfjs_class), config, [values[a].ref for a in args], weights, exact_name=True,
-                    weight_names={var: full_names[(key, var)] for var in weights if (key, var) in full_names},
-                )
-                for t, o in enumerate(out if isinstance(out, tuple) else (out,)):
-                    real[(key, node, t)] = o
-                    values[(key, node, t)] = Value((ref[0], 0, t), tuple(o.shape), identity(o.dim()))
-        self.single_output = len(outputs) == 1
-        for r in outputs:
-            self.outputs.append(values[r])
-            self.output_perms.append(values[r].perm)
+            outs, _ = self._walk(module, values, list(self.examples), "", full_names, emitted)
+        self.single_output = len(outs) == 1
+        self.outputs = outs
+        self.output_perms = [v.perm for v in outs]
+
+    def _walk(
+        self, graph: Any, in_values: list[Value], in_real: list[torch.Tensor], path: str,
+        full_names: dict[tuple[str, str], str], emitted: dict[str, str],
+    ) -> tuple[list[Value], list[torch.Tensor]]:
+        from ..module import Graph
+
+        values: dict[Any, Value] = dict(zip(graph._inputs, in_values, strict=True))
+        real: dict[Any, torch.Tensor] = dict(zip(graph._inputs, in_real, strict=True))
+        for key, node, args in graph._nodes:
+            layer = graph.layers[key]
+            lpath = f"{path}.{key}" if path else key
+            argv, argr = [values[a] for a in args], [real[a] for a in args]
+            if isinstance(layer, Graph):
+                outs_v, outs_r = self._walk(layer, argv, argr, lpath, full_names, emitted)
+            else:
+                out = layer(*argr)
+                outs_r = list(out) if isinstance(out, tuple) else [out]
+                if lpath in emitted:
+                    ref = self.graph.call_again(emitted[lpath], [v.ref for v in argv])
+                else:
+                    name = str(getattr(layer, "tfjs_name", key))
+                    config = getattr(layer, "tfjs_config", None)
+                    if not isinstance(config, dict):
+                        raise refuse(f"layer {name!r} ({type(layer).__name__})", "does not carry its Keras config")
+                    config = {k: v for k, v in config.items() if k not in ("name", "batch_input_shape", "input_shape", "dtype")}
+                    weights = layer.export_tfjs()
+                    ref = self.graph.add(
+                        name, str(layer.tfjs_class), config, [v.ref for v in argv], weights, exact_name=True,
+                        weight_names={var: full_names[(lpath, var)] for var in weights if (lpath, var) in full_names},
+                    )
+                    emitted[lpath] = ref[0]
+                outs_v = [Value((ref[0], ref[1], t), tuple(o.shape), identity(o.dim())) for t, o in enumerate(outs_r)]
+            for t, (v, o) in enumerate(zip(outs_v, outs_r, strict=True)):
+                values[(key, node, t)], real[(key, node, t)] = v, o
+        return [values[r] for r in graph._outputs], [real[r] for r in graph._outputs]
 
     def _input(self, n: fx.Node, example: Any) -> Value:
         if not isinstance(example, torch.Tensor):

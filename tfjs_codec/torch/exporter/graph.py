@@ -152,6 +152,12 @@ class KerasGraph:
             self._weight_layer[full_name] = name
         return (name, 0, 0)
 
+    def call_again(self, name: str, inputs: list[Ref]) -> Ref:
+        """Call an existing layer once more (a shared layer): a new inbound node; returns its output."""
+        layer = next(layer for layer in self.layers if layer["name"] == name)
+        layer["inbound_nodes"].append([[r[0], r[1], r[2], {}] for r in inputs])
+        return (name, len(layer["inbound_nodes"]) - 1, 0)
+
     def topology(self, outputs: list[Ref], model_name: str, keras_version: str) -> dict[str, Any]:
         """``modelTopology`` as tfjs-layers 4.22 writes it for a functional model."""
         live = self._live(outputs)
