@@ -26,6 +26,14 @@ Layouts (tfjs -> torch parameter of the built module):
 - LayerNormalization: ``weight``/``bias`` = gamma/beta in their tfjs shape
   ``[input_shape[a] for a in axis]``, over any axes but the batch axis.
 
+Models: Sequential and functional (``Model`` / ``Functional``) topologies; a model
+nested as a layer (to any depth) is a :class:`~tfjs_codec.torch.module.Graph`
+inside the outer module, called at each node the topology calls it (node indices of
+a nested model's calls count from 1, its node 0 being its own creation); a shared
+layer is one module. ``net.ml5`` / ``net.teachable`` expose ml5's
+``model_meta.json`` and Teachable Machine's ``metadata.json`` (labels, image size,
+input preprocessing). A Keras 3 export is refused with a message saying what it is.
+
 Structure: one file per layer family (``activations``, ``core``, ``conv``,
 ``pooling``, ``normalization``, ``recurrent``, ``merge``, ``preprocessing``),
 each holding its torch modules with their builders beside them, all registered
