@@ -527,7 +527,7 @@ class _Codegen:
     def control_flow(
         self, graph: GraphDef, env: dict[str, str], input_refs: list[str], const_refs: list[str], output_refs: list[str]
     ) -> None:
-        from . import control_flow  # type: ignore[attr-defined]
+        from . import control_flow
 
         refs = input_refs + const_refs
         n_out = len(output_refs)
