@@ -14,7 +14,8 @@ Layouts (tfjs -> torch parameter of the built module):
 - Dense ``kernel`` (in, out) -> ``weight`` (out, in); Conv1D (k, in, out) ->
   (out, in, k); Conv2D (kh, kw, in, out) -> (out, in, kh, kw); Conv2DTranspose
   (kh, kw, out, in) -> (in, out, kh, kw); DepthwiseConv2D (kh, kw, in, m) ->
-  (in*m, 1, kh, kw) with ``groups=in``; SeparableConv2D both kernels likewise.
+  (in*m, 1, kh, kw) with ``groups=in``; SeparableConv2D both kernels likewise;
+  Conv3D / Conv3DTranspose / ConvLSTM2D likewise with one more spatial axis or gates.
 - LSTM / GRU / SimpleRNN: ``weight_ih`` = kernel.T, ``weight_hh`` =
   recurrent_kernel.T, ``bias`` as stored, Keras gate order (LSTM i, f, c, o;
   GRU z, r, h), Keras cell equations (see :mod:`tfjs_codec.torch.recurrent`).

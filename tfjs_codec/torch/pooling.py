@@ -1,8 +1,12 @@
 """Pooling, reshaping (Flatten, Reshape, Permute, RepeatVector) and padding / cropping / upsampling.
 
-Channels-last outside. ``padding: same`` pooling is TensorFlow's: the odd pixel at the
-end, padded max pooling ignores the padding, padded average pooling divides by the number
-of real values in each window. Flatten flattens the channels-last tensor (H, W, C order).
+Channels-last outside (channels-first for ``data_format: channels_first`` layers, as in
+tfjs). Pooling 1D, 2D and 3D; ``padding: same`` pooling is TensorFlow's: the odd pixel at
+the end, padded max pooling ignores the padding, padded average pooling divides by the
+number of real values in each window. Flatten flattens the channels-last tensor (H, W, C
+order; channels_first moves the channels last first). ZeroPadding2D, Cropping2D and
+UpSampling2D; :func:`resize_nhwc` is tfjs' resize kernels (UpSampling2D, and Resizing /
+CenterCrop / RandomWidth in :mod:`~tfjs_codec.torch.preprocessing`).
 """
 
 from __future__ import annotations
