@@ -284,6 +284,23 @@ const zoo = {
     L.embedding({name: 'emb', inputDim: 6, outputDim: 3, inputLength: 5, maskZero: true}),
     L.simpleRNN({name: 'rnn', units: 3, returnSequences: true}),
   ]), (seed) => intInput([3, 5], seed, 6)],
+  // The mask passes through the layers tfjs declares supportsMasking.
+  masking_through_layers: [() => seq('masking_through_layers', [
+    L.masking({name: 'mask', inputShape: [5, 3]}),
+    L.dense({name: 'dense', units: 4}),
+    L.activation({name: 'act', activation: 'tanh'}),
+    L.batchNormalization({name: 'bn'}),
+    L.timeDistributed({name: 'td', layer: L.dense({units: 3})}),
+    L.lstm({name: 'lstm_seq', units: 3, returnSequences: true}),
+    L.gru({name: 'gru_last', units: 2}),
+  ]), (seed) => maskedInput([3, 5, 3], seed, [[1, 2], [], [4]])],
+  embedding_mask_dropout: [() => seq('embedding_mask_dropout', [
+    L.embedding({name: 'emb', inputDim: 5, outputDim: 3, inputLength: 6, maskZero: true}),
+    L.dropout({name: 'dropout', rate: 0.5}),
+    L.layerNormalization({name: 'ln'}),
+    L.reLU({name: 'relu', maxValue: 6}),
+    L.simpleRNN({name: 'rnn', units: 3, returnSequences: true}),
+  ]), (seed) => intInput([3, 6], seed, 5)],
   bidirectional_masked: [() => seq('bidirectional_masked', [
     L.masking({name: 'mask', inputShape: [5, 2]}),
     L.bidirectional({name: 'bi', layer: L.lstm({units: 2, returnSequences: true})}),

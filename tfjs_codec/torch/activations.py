@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masks import passes_mask
 from .registry import ActivationFn, BuildContext, ExportedLayer, Lambda, TfjsLayer, attach_export, param, register, to_numpy
 
-__all__ = ["ACTIVATIONS", "PReLU", "hard_sigmoid"]
+__all__ = ["ACTIVATIONS", "MaskedLambda", "PReLU", "hard_sigmoid"]
 
 
 def hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
@@ -73,9 +74,14 @@ ACTIVATIONS: dict[str, ActivationFn] = {
 }
 
 
+@passes_mask
+class MaskedLambda(Lambda):
+    """A weightless layer tfjs declares ``supportsMasking`` (Activation, ReLU): the mask goes on."""
+
+
 @register("Activation")
 def _activation(c: BuildContext) -> TfjsLayer:
-    return Lambda(c.name, c.cls, c.activation())
+    return MaskedLambda(c.name, c.cls, c.activation())
 
 
 # ---------------------------------------------------------------------------
@@ -123,7 +129,7 @@ def _relu_layer(c: BuildContext) -> TfjsLayer:
     max_value = c.opt("max_value")
     if max_value is not None:
         max_value = _number(c, "max_value", 0.0)
-    return Lambda(c.name, c.cls, partial(
+    return MaskedLambda(c.name, c.cls, partial(
         _relu_keras, max_value=max_value, negative_slope=_number(c, "negative_slope", 0.0),
         threshold=_number(c, "threshold", 0.0),
     ))
@@ -159,6 +165,7 @@ def _softmax_layer(c: BuildContext) -> TfjsLayer:
     return Lambda(c.name, c.cls, partial(_softmax_axes, axes=axes))
 
 
+@passes_mask
 class PReLU(TfjsLayer):
     """PReLU: ``max(x, 0) + alpha * min(x, 0)``; ``alpha`` has the input's shape without the batch axis
     (1 along ``shared_axes``) and broadcasts as stored."""

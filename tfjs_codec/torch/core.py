@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import TfjsFormatError
 from .activations import linear
+from .masks import attach_mask, mask_of, passes_mask
 from .registry import (
     ActivationFn,
     BuildContext,
@@ -53,6 +54,7 @@ def _identity(c: BuildContext) -> TfjsLayer:
 # Dense
 
 
+@passes_mask
 class Dense(TfjsLayer):
     """Dense: ``kernel`` (in, out) -> ``weight`` (out, in); ``act(x W^T + b)`` on the last axis."""
 
@@ -114,6 +116,7 @@ def _embedding(c: BuildContext) -> TfjsLayer:
 # Dropout family (identity at inference)
 
 
+@passes_mask
 class Dropout(TfjsLayer):
     """Dropout and SpatialDropout (one mask per sample and channel) in train mode; identity in eval."""
 
@@ -146,6 +149,7 @@ register("SpatialDropout1D")(_dropout(1))
 register("SpatialDropout2D")(_dropout(2))
 
 
+@passes_mask
 class GaussianNoise(TfjsLayer):
     """Identity in eval; in train mode adds N(0, stddev) noise, as tfjs does."""
 
@@ -159,6 +163,7 @@ class GaussianNoise(TfjsLayer):
         return x + torch.randn_like(x) * self.stddev
 
 
+@passes_mask
 class GaussianDropout(TfjsLayer):
     """Identity in eval; in train mode (0 < rate < 1) multiplies by N(1, sqrt(rate / (1 - rate))) noise."""
 
@@ -177,6 +182,7 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+@passes_mask
 class AlphaDropout(TfjsLayer):
     """Identity in eval; in train mode (0 < rate < 1) alpha dropout as Keras defines it: dropped values
     become ``-alpha * scale`` (SELU's saturation value), then ``a x + b`` keeps mean and variance.
@@ -217,27 +223,11 @@ def _alpha_dropout(c: BuildContext) -> TfjsLayer:
 # Masking
 
 
-def attach_mask(y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Attach a (batch, steps) keep-mask to ``y`` for the recurrent layer that consumes it.
-
-    tfjs propagates masks beside tensors; tfjs_codec.torch hands one from ``Masking`` or
-    ``Embedding(mask_zero)`` (or a recurrent layer returning sequences) to the recurrent
-    layer that takes the masked tensor directly.
-    """
-    y._tfjs_mask = mask  # type: ignore[attr-defined]
-    return y
-
-
-def mask_of(x: torch.Tensor) -> torch.Tensor | None:
-    """The keep-mask attached to ``x`` by :func:`attach_mask`, or None."""
-    return getattr(x, "_tfjs_mask", None)
-
-
 class Masking(TfjsLayer):
     """Masking: zeroes the time steps whose features all equal ``mask_value`` and marks them masked.
 
-    The mask reaches the recurrent layer (or Bidirectional) that takes this layer's output
-    directly: there masked steps keep the previous output and state, as in tfjs.
+    The mask goes with the output (see :mod:`~tfjs_codec.torch.masks`) to the recurrent layer
+    (or Bidirectional) that uses it: there masked steps keep the previous output and state.
     """
 
     def __init__(self, name: str, cls: str, mask_value: float) -> None:

@@ -15,11 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .masks import passes_mask
 from .registry import BuildContext, ExportedLayer, TfjsLayer, attach_export, maybe_param, register, to_numpy
 
 __all__ = ["BatchNorm", "LayerNorm"]
 
 
+@passes_mask
 class BatchNorm(TfjsLayer):
     """BatchNormalization with tfjs-layers' (and Keras 2's) statistics.
 
@@ -113,6 +115,7 @@ def _batchnorm(c: BuildContext) -> TfjsLayer:
     )
 
 
+@passes_mask
 class LayerNorm(TfjsLayer):
     """LayerNormalization over the given axes, as tfjs-layers and Keras 2 compute it.
 

@@ -13,7 +13,7 @@ Keras gate order. Recurrent cells follow Keras (``x`` the step input, ``h`` the 
   ``h~ = act(xK_h + b_h + (r * h) R_h)``.
 - SimpleRNN: ``h = act(x K + b + h R)``.
 
-A mask (from ``Masking`` or ``Embedding(mask_zero)``, see :func:`~tfjs_codec.torch.core.attach_mask`)
+A mask (from ``Masking`` or ``Embedding(mask_zero)``, see :mod:`~tfjs_codec.torch.masks`)
 makes masked steps keep the previous output and states, as tfjs' ``rnn()`` does.
 
 Wrappers hold other layers (:class:`Wrapper`): ``RNN`` over a cell (:class:`CellRNN`) or a
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TfjsFormatError
-from .core import attach_mask, mask_of
+from .masks import attach_mask, mask_of, passes_mask
 from .registry import (
     ActivationFn,
     BuildContext,
@@ -226,6 +226,7 @@ def _build_inner(c: BuildContext, cls: str, config: dict[str, Any], prefixes: li
     return layer, scope
 
 
+@passes_mask
 class TimeDistributed(Wrapper):
     """TimeDistributed: the wrapped layer applied to every step (axis 1) of the input."""
 
