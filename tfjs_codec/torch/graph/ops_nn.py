@@ -166,6 +166,12 @@ def _pads(
     raise node.error(f"padding {padding!r} is not supported")
 
 
+def _conv_params(node: Node) -> tuple[str, tuple[int, int], tuple[int, int]]:
+    depthwise = "epthwise" in node.op  # tfjs-backend-cpu's depthwise kernels ignore data_format
+    fmt = "NHWC" if depthwise else _fmt(node)
+    return fmt, _hw(node.attr("strides")), _hw(node.attr("dilations", [1, 1, 1, 1]))
+
+
 def _check_conv(node: Node) -> str | None:
     padding = node.attr("padding", None)
     if padding not in ("SAME", "VALID", "EXPLICIT"):
@@ -201,9 +207,7 @@ def _pad_nchw(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0) 
 
 def _conv_core(node: Node, x: torch.Tensor, w: torch.Tensor, *, depthwise: bool) -> tuple[torch.Tensor, str]:
     """The (unfused) convolution, output in NCHW, and the node's data format."""
-    fmt = "NHWC" if depthwise else _fmt(node)  # tfjs-backend-cpu's depthwise kernels ignore data_format
-    strides = _hw(node.attr("strides"))
-    dil = _hw(node.attr("dilations", [1, 1, 1, 1]))
+    fmt, strides, dil = node.cached("conv", _conv_params)
     xn = _to_nchw(x, fmt)
     kh, kw, cin, cout = w.shape
     pads = _pads(node, (xn.shape[2], xn.shape[3]), (kh, kw), strides, dil, fmt)
@@ -266,11 +270,16 @@ def _check_fused(node: Node) -> str | None:
     return None
 
 
-def _fused_args(node: Node, args: tuple[Any, ...]) -> tuple[torch.Tensor, str | None, torch.Tensor | None, float]:
+def _fused_params(node: Node) -> tuple[str | None, float, bool, bool]:
     ops = _fused_ops(node)
     act = ops[1] if len(ops) > 1 else None
-    prelu_w = args[1] if act == "prelu" else None
-    return args[0], act, prelu_w, float(node.attr("leakyrelu_alpha", 0.2))
+    ta, tb = bool(node.attr("transpose_a", False)), bool(node.attr("transpose_b", False))
+    return act, float(node.attr("leakyrelu_alpha", 0.2)), ta, tb
+
+
+def _fused_args(node: Node, args: tuple[Any, ...]) -> tuple[torch.Tensor, str | None, torch.Tensor | None, float]:
+    act, alpha, _, _ = node.cached("fused", _fused_params)
+    return args[0], act, args[1] if act == "prelu" else None, alpha
 
 
 def _fused_conv(node: Node, x: torch.Tensor, w: torch.Tensor, args: tuple[Any, ...], depthwise: bool) -> torch.Tensor:
@@ -349,9 +358,9 @@ def _check_fused_mm(node: Node) -> str | None:
 
 @register("_FusedMatMul")
 def _fused_mm(node: Node, a: torch.Tensor, b: torch.Tensor, *args: torch.Tensor) -> torch.Tensor:
-    bias, act, prelu_w, alpha = _fused_args(node, args)
-    y = _matmul(a, b, bool(node.attr("transpose_a", False)), bool(node.attr("transpose_b", False))) + bias
-    return _activate(y, act, prelu_w, alpha)
+    act, alpha, ta, tb = node.cached("fused", _fused_params)
+    y = _matmul(a, b, ta, tb) + args[0]
+    return _activate(y, act, args[1] if act == "prelu" else None, alpha)
 
 
 # --------------------------------------------------------------------------

@@ -19,6 +19,11 @@ import torch.nn.functional as F
 from .registry import Node, register, validator
 from .values import ints, norm_axis, scalar_int
 
+
+def _device(x: Any) -> torch.device | None:
+    return x.device if isinstance(x, torch.Tensor) else None
+
+
 # --------------------------------------------------------------------------
 # pass-through
 
@@ -70,22 +75,22 @@ def _transpose(node: Node, x: torch.Tensor, perm: Any) -> torch.Tensor:
 
 @register("Shape")
 def _shape(node: Node, x: Any) -> torch.Tensor:
-    return torch.tensor(list(x.shape), dtype=torch.int32)
+    return torch.tensor(list(x.shape), dtype=torch.int32, device=_device(x))
 
 
 @register("ShapeN")
 def _shape_n(node: Node, *xs: Any) -> tuple[torch.Tensor, ...]:
-    return tuple(torch.tensor(list(x.shape), dtype=torch.int32) for x in xs)
+    return tuple(torch.tensor(list(x.shape), dtype=torch.int32, device=_device(x)) for x in xs)
 
 
 @register("Size")
 def _size(node: Node, x: Any) -> torch.Tensor:
-    return torch.tensor(int(np.prod(list(x.shape))), dtype=torch.int32)
+    return torch.tensor(int(np.prod(list(x.shape))), dtype=torch.int32, device=_device(x))
 
 
 @register("Rank")
 def _rank(node: Node, x: Any) -> torch.Tensor:
-    return torch.tensor(len(x.shape), dtype=torch.int32)
+    return torch.tensor(len(x.shape), dtype=torch.int32, device=_device(x))
 
 
 @register("BroadcastTo")
@@ -124,11 +129,11 @@ def _range(node: Node, start: torch.Tensor, limit: torch.Tensor, delta: torch.Te
     n = max(int(np.ceil((lim - s) / d)), 0) if d != 0 else 0
     dtype = node.attr("Tidx", start.dtype)
     if dtype != torch.float32:
-        return torch.arange(n, dtype=torch.int64).mul(int(d)).add(int(s)).to(torch.int32)
+        return torch.arange(n, dtype=torch.int64, device=start.device).mul(int(d)).add(int(s)).to(torch.int32)
     vals = np.full(n, np.float32(d), dtype=np.float32)
     if n:
         vals[0] = np.float32(s)
-    return torch.from_numpy(np.cumsum(vals, dtype=np.float32))
+    return torch.from_numpy(np.cumsum(vals, dtype=np.float32)).to(start.device)
 
 
 @register("OneHot")

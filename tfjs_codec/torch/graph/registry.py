@@ -311,6 +311,14 @@ class Node:
         self._cache[key] = value
         return value
 
+    def cached(self, key: str, compute: Callable[[Node], Any]) -> Any:
+        """``compute(self)``, worked out once per node (op functions keep their parsed attributes here)."""
+        try:
+            return self._cache[key]
+        except KeyError:
+            value = self._cache[key] = compute(self)
+            return value
+
     def error(self, reason: str) -> TfjsFormatError:
         """A :class:`TfjsFormatError` naming the model file and this node."""
         return TfjsFormatError(reason, file=self.file, field=f"node {self.name!r} ({self.op})")
