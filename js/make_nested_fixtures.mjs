@@ -57,6 +57,18 @@ const fixtures = {
     const mi = multiInModel().apply([sum, seqIn.apply(b)]);
     return tf.model({name: 'nested_functional', inputs: [a, b], outputs: [o1, o2, L.multiply({name: 'mul'}).apply([mi, sb])]});
   }, [[3, 4], [3, 4]]],
+  // A Sequential whose first layer is a functional model (as Teachable Machine's truncated MobileNet),
+  // called twice inside a functional model: it has no InputLayer or input shape of its own in the
+  // config, and tfjs still counts its calls from node 1.
+  browser_nested_sequential_first_model: [() => {
+    const xi = tf.input({name: 'fm_in', shape: [4]});
+    const first = tf.model({name: 'first_model', inputs: xi, outputs: dense('fm_d', 4, {activation: 'tanh'}).apply(xi)});
+    const seqm = tf.sequential({name: 'seq_of_model', layers: [first, dense('sm_d', 3)]});
+    const x = tf.input({name: 'x', shape: [4]});
+    const y1 = seqm.apply(x);
+    const y2 = seqm.apply(dense('pre', 4).apply(x));
+    return tf.model({name: 'outer', inputs: x, outputs: L.add({name: 'sum'}).apply([y1, y2])});
+  }, [3, 4]],
   // Depth 4: Sequential > functional > Sequential > functional, with layers between the levels.
   browser_nested_deep: [() => {
     const x3 = tf.input({name: 'l3_in', shape: [5]});

@@ -83,6 +83,7 @@ def test_module_matches_recorded_predictions(case):
         "browser_dense_optimizer",
         "browser_nested_functional",
         "browser_nested_deep",
+        "browser_nested_sequential_first_model",
         "tfjs_converter_layers_nested",
         "teachable_machine_image",
         "teachable_machine_pose",

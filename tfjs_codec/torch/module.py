@@ -312,21 +312,27 @@ def _first_node(cls: str, config: Any) -> int:
     creation (its input layer linked to its outputs), so refs to its calls count
     from 1: always in tfjs-layers (``keptNodes = layer instanceof Container ? 1 :
     0``), and in Keras 2 for a model built with an input (``_should_skip_first_node``);
-    a Keras 2 Sequential without input shape counts from 0.
+    a Keras 2 Sequential that was never built on its own counts from 0.
     """
     if cls not in MODEL_CLASSES:
         return 0
-    if cls != "Sequential":
-        return 1
-    layers = config if isinstance(config, list) else (config or {}).get("layers") or []
-    if not layers or not isinstance(layers[0], dict):
-        return 0
+    return 1 if cls != "Sequential" or _sequential_built(config) else 0
+
+
+def _sequential_built(config: Any) -> bool:
+    """Whether a Sequential config has an input of its own: an InputLayer, a first layer
+    with an input shape, or a first layer that is a model (which has its inputs)."""
+    layers = config if isinstance(config, list) else (config or {}).get("layers") if isinstance(config, dict) else None
+    if not isinstance(layers, list) or not layers or not isinstance(layers[0], dict):
+        return False
     first = layers[0]
+    cls = first.get("class_name")
+    if cls == "InputLayer" or cls in ("Model", "Functional"):
+        return True
+    if cls == "Sequential":
+        return _sequential_built(first.get("config"))
     conf = first.get("config") or {}
-    built = first.get("class_name") == "InputLayer" or any(
-        conf.get(k) is not None for k in ("batch_input_shape", "batch_shape", "input_shape")
-    )
-    return 1 if built else 0
+    return isinstance(conf, dict) and any(conf.get(k) is not None for k in ("batch_input_shape", "batch_shape", "input_shape"))
 
 
 class _Builder:
