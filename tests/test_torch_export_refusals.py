@@ -224,6 +224,7 @@ NAMES = [
 
 @pytest.mark.parametrize("name", NAMES)
 def test_refusal_names_the_node_and_the_reason(name, tmp_path):
+    require_torch()
     from tfjs_codec import TfjsFormatError
     from tfjs_codec import torch as tct
 
