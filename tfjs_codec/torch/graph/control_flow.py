@@ -24,10 +24,13 @@ order. :func:`execute` runs them the way tfjs-converter 4.22 does
   tfjs's rules (a TensorArray's size is the number of elements written; a list made by
   ``TensorListReserve`` starts empty; ...).
 
-Functional control flow (``While`` / ``StatelessWhile`` / ``If`` / ``StatelessIf`` with a
-function library) is not executed: those ops are not registered, so building a module of a
-graph using them fails with one error naming each such node (see
-:func:`tfjs_codec.torch.graph.module.build_graph_module`).
+Functional control flow (TF2's ``While`` / ``StatelessWhile`` / ``If`` / ``StatelessIf``, the
+converter's ``control_flow_v2``) runs the functions of the graph's library
+(``modelTopology.library.function``) as tfjs's ``executeFunctionAsync`` does: ``If`` runs
+``then_branch`` or ``else_branch`` on its other inputs; ``While`` runs ``cond`` on the loop
+variables, then ``body`` while it is true. A function's input args are its Placeholders, its
+outputs its ``ret`` map in ``outputArg`` order; an input ``node:out_arg:i`` is read as
+``node:i`` (tfjs keeps only the index); its Consts are weights of the model (fed by the module).
 
 The control-flow ops are registered in the op registry so that a graph using them builds; the
 registered functions only raise, since these ops run inside :func:`execute`, never alone.
@@ -516,7 +519,9 @@ RESOURCE_OPS = frozenset(
         "TensorListSplit",
     }
 )
-CONTROL_OPS = FRAME_OPS | RESOURCE_OPS
+#: Functional control flow: bodies from the graph's function library (``library.function``).
+FUNCTION_OPS = frozenset({"While", "StatelessWhile", "If", "StatelessIf"})
+CONTROL_OPS = FRAME_OPS | RESOURCE_OPS | FUNCTION_OPS
 # Ops that forward their input: run here, so resource handles pass through them too.
 _FORWARD = frozenset({"Identity", "Snapshot", "StopGradient"})
 
@@ -530,6 +535,78 @@ register(*sorted(CONTROL_OPS))(_only_in_execute)
 
 # --------------------------------------------------------------------------
 # the executor
+
+
+def _function_ref(ref: str) -> str:
+    """A FunctionDef input (``node:out_arg:index``, ``arg``, ``^node``) as a graph ref.
+
+    tfjs-converter keeps only the trailing index (``parseNodeName``), whatever the output arg.
+    """
+    if ref.startswith("^"):
+        return ref
+    parts = ref.split(":")
+    return f"{parts[0]}:{parts[-1]}" if len(parts) == 3 else ref
+
+
+class _FunctionGraph:
+    """One FunctionDef as a graph :func:`execute` runs: its input args are Placeholders."""
+
+    def __init__(self, fdef: dict[str, Any], functions: dict[str, dict[str, Any]], file: str | None):
+        sig = fdef.get("signature") or {}
+        self.name: str = sig.get("name", "?")
+        self.args: list[str] = [a["name"] for a in sig.get("inputArg", [])]
+        ret = fdef.get("ret") or {}
+        self.outputs: list[str] = [_function_ref(ret[a["name"]]) for a in sig.get("outputArg", [])]
+        self.nodes: dict[str, Node] = {a: Node({"name": a, "op": "Placeholder"}, file=file) for a in self.args}
+        for doc in fdef.get("nodeDef", []):
+            doc = {**doc, "input": [_function_ref(r) for r in doc.get("input", [])]}
+            self.nodes[doc["name"]] = Node(doc, file=file)
+        self.functions = functions
+        self.file = file
+        self.consts = [n.name for n in self.nodes.values() if n.op == "Const"]
+        self.all_consts: dict[str, Any] = {}
+
+
+def function_nodes(graph: Any) -> list[Node]:
+    """Every node of every function in ``graph.functions`` (their Consts are weights to feed)."""
+    out: list[Node] = []
+    for fdef in graph.functions.values():
+        fg = _FunctionGraph(fdef, graph.functions, getattr(graph, "file", None))
+        out.extend(n for n in fg.nodes.values() if n.name not in fg.args)
+    return out
+
+
+def _call(
+    node: Node,
+    graph: Any,
+    name: Any,
+    args: list[Any],
+    consts: dict[str, Any],
+    evaluate_node: Callable[[Node, Sequence[Any]], list[Any]],
+) -> list[Any]:
+    """Run function ``name`` of ``graph``'s library on ``args`` (tfjs executeFunctionAsync)."""
+    fdef = graph.functions.get(name) if isinstance(name, str) else None
+    if fdef is None:
+        raise node.error(f"function {name!r} is not in the graph's function library")
+    fg = _FunctionGraph(fdef, graph.functions, getattr(graph, "file", None))
+    fg.all_consts = consts  # nested calls find their functions' constants here too
+    if len(args) != len(fg.args):
+        raise node.error(f"function {fg.name!r} takes {len(fg.args)} arguments, got {len(args)}")
+    feeds = {f"{a}:0": v for a, v in zip(fg.args, args, strict=True)}
+    feeds.update({f"{c}:0": consts[f"{c}:0"] for c in fg.consts if f"{c}:0" in consts})
+    return execute(fg, feeds, fg.outputs, evaluate_node)
+
+
+def _run_function_op(node: Node, graph: Any, ins: list[Any], consts: dict[str, Any], evaluate_node: Any) -> list[Any]:
+    """``If`` / ``StatelessIf`` / ``While`` / ``StatelessWhile`` (control_executor.ts)."""
+    if node.op in ("If", "StatelessIf"):
+        branch = node.attr("then_branch") if _truth(ins[0]) else node.attr("else_branch")
+        return _call(node, graph, branch, list(ins[1:]), consts, evaluate_node)
+    cond, body = node.attr("cond"), node.attr("body")
+    args = list(ins)
+    while _truth(_call(node, graph, cond, args, consts, evaluate_node)[0]):
+        args = _call(node, graph, body, args, consts, evaluate_node)
+    return args
 
 
 def _context_chain(ctx: Context) -> list[Context]:
@@ -697,6 +774,8 @@ def execute(
                             raise node.error("Cannot increase frame iteration, the context is empty")
                         frame, it = ctx[-1]
                         new_ctx = store_ctx = ctx[:-1] + ((frame, it + 1),)
+                elif op in FUNCTION_OPS:
+                    outs = _run_function_op(node, graph, ins, getattr(graph, "all_consts", feeds), evaluate_node)
                 elif op == "NoOp":
                     outs = [torch.tensor(1.0)]  # tfjs: scalar(1), a value for its control consumers
                 elif op in RESOURCE_OPS:

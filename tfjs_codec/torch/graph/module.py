@@ -402,7 +402,13 @@ def build_graph_module(model: Model) -> GraphModule:
     needed = _reachable(graph, out_nodes, stop)
     needed_nodes = [graph.nodes[n] for n in needed]
     control_flow = any(is_control_flow(n.op) for n in needed_nodes)
-    problems = _unsupported([n for n in needed_nodes if n.name not in stop], file)
+    # functional control flow (While / If): the nodes of the function library run too
+    body_nodes: list[Node] = []
+    if control_flow and graph.functions:
+        from .control_flow import function_nodes
+
+        body_nodes = function_nodes(graph)
+    problems = _unsupported([n for n in needed_nodes if n.name not in stop] + body_nodes, file)
     if problems:
         raise TfjsFormatError(f"the graph {problems}", file=file, field="modelTopology")
 
@@ -410,9 +416,9 @@ def build_graph_module(model: Model) -> GraphModule:
     taken: set[str] = set(dir(module)) | {"self", "code"}
     weight_names: dict[str, str] = {}
     const_keys: dict[str, str] = {}  # "node:0" -> attribute
-    for name in needed:
-        node = graph.nodes[name]
-        if node.op != "Const" or name in stop:
+    for node in [graph.nodes[n] for n in needed if n not in stop] + body_nodes:
+        name = node.name
+        if node.op != "Const":
             continue
         value = _const_value(model, node)
         key = _identifier(name, taken)
