@@ -176,6 +176,7 @@ def test_graph_fixtures_are_there():
         "graph_convnet",
         "graph_convnet_float16",
         "graph_convnet_uint8",
+        "graph_more_ops",
         "graph_nchw",
         "graph_resize",
         "graph_shapes",

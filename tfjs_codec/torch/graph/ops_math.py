@@ -142,6 +142,9 @@ register("LogicalNot")(_unary(torch.logical_not))
 
 @register("Reciprocal")
 def _reciprocal(node: Node, x: torch.Tensor) -> torch.Tensor:
+    """``1 / x``; on int32, tfjs' kernel stores ``1 / x`` in an Int32Array: 1, -1, else 0 (1/0 too)."""
+    if _is_int(x):
+        return torch.where(x.abs() == 1, x, torch.zeros_like(x))
     return 1.0 / x
 
 

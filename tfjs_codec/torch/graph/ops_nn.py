@@ -105,11 +105,6 @@ def _softplus(node: Node, x: torch.Tensor) -> torch.Tensor:
     return F.softplus(x)
 
 
-@register("Softsign")
-def _softsign(node: Node, x: torch.Tensor) -> torch.Tensor:
-    return x / (1 + torch.abs(x))
-
-
 @register("LeakyRelu")
 def _leaky(node: Node, x: torch.Tensor) -> torch.Tensor:
     return leaky_relu(x, float(node.attr("alpha", 0.2)))
@@ -304,12 +299,12 @@ def _fused_depthwise(node: Node, x: torch.Tensor, w: torch.Tensor, *args: torch.
     return _fused_conv(node, x, w, args, depthwise=True)
 
 
-@validator("Conv2DBackpropInput", "Conv2dTranspose")
+@validator("Conv2DBackpropInput")
 def _check_deconv(node: Node) -> str | None:
     return _check_conv(node)
 
 
-@register("Conv2DBackpropInput", "Conv2dTranspose")
+@register("Conv2DBackpropInput")
 def _conv2d_transpose(node: Node, sizes: torch.Tensor, w: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
     """The gradient of a SAME/VALID/EXPLICIT conv: ``input_sizes`` gives the output shape.
 
@@ -346,7 +341,7 @@ def _mm(node: Node, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _matmul(a, b, bool(node.attr("transpose_a", False)), bool(node.attr("transpose_b", False)))
 
 
-@register("BatchMatMul", "BatchMatMulV2", "BatchMatMulV3")
+@register("BatchMatMul", "BatchMatMulV2")
 def _bmm(node: Node, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return _matmul(a, b, bool(node.attr("adj_x", False)), bool(node.attr("adj_y", False)))
 

@@ -28,7 +28,7 @@ def _device(x: Any) -> torch.device | None:
 # pass-through
 
 
-@register("Identity", "Snapshot", "EnsureShape", "CheckNumerics", "PlaceholderWithDefault")
+@register("Identity", "Snapshot", "EnsureShape", "PlaceholderWithDefault")
 def _identity(node: Node, x: Any, *_: Any) -> Any:
     return x
 
@@ -38,7 +38,7 @@ def _identity_n(node: Node, *xs: Any) -> tuple[Any, ...]:
     return tuple(xs)
 
 
-@register("StopGradient", "PreventGradient")
+@register("StopGradient")
 def _stop_gradient(node: Node, x: torch.Tensor) -> torch.Tensor:
     return x.detach()
 
@@ -138,11 +138,10 @@ def _range(node: Node, start: torch.Tensor, limit: torch.Tensor, delta: torch.Te
 
 @register("OneHot")
 def _one_hot(node: Node, indices: torch.Tensor, depth: Any, on: torch.Tensor, off: torch.Tensor) -> torch.Tensor:
+    """tfjs ``oneHot``: the new axis is always the last one (tfjs-converter does not read ``axis``)."""
     n = scalar_int(depth)
     hot = indices.long().unsqueeze(-1) == torch.arange(n, device=indices.device)
-    out = torch.where(hot, on.reshape(()), off.reshape(()))
-    axis = int(node.attr("axis", -1))
-    return out if axis == -1 else out.movedim(-1, norm_axis(axis, out.dim()))
+    return torch.where(hot, on.reshape(()), off.reshape(()))
 
 
 @register("SparseToDense")
@@ -474,8 +473,12 @@ def _linspace(node: Node, start: torch.Tensor, stop: torch.Tensor, num: Any) -> 
 
 @register("MatrixBandPart")
 def _band_part(node: Node, x: torch.Tensor, lower: Any, upper: Any) -> torch.Tensor:
-    """Keep ``lower`` sub- and ``upper`` super-diagonals of the last two axes (negative: all)."""
-    lo, up = scalar_int(lower), scalar_int(upper)
+    """Keep ``lower`` sub- and super-diagonals of the last two axes (negative: all).
+
+    tfjs-converter 4.22 maps both ``numLower`` and ``numUpper`` to input 1, so
+    ``num_upper`` is ``num_lower`` in tfjs; this does the same.
+    """
+    lo = up = scalar_int(lower)
     m, n = x.shape[-2], x.shape[-1]
     i = torch.arange(m, device=x.device).reshape(-1, 1)
     j = torch.arange(n, device=x.device).reshape(1, -1)
