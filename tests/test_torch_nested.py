@@ -162,3 +162,25 @@ def test_nested_model_errors_name_the_nested_layer(fixture_copy):
     with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
         tct.to_module(model)
     assert str(err.value) == "model.json: layer 'l2_d' (Dense3D): layer class is not supported by tfjs_codec.torch"
+
+
+def test_a_layers_weights_under_another_prefix_are_named_in_the_error(fixture_copy):
+    # tf.loadLayersModel matches weights by exact name too ("Provided weight data has no target
+    # variable: outer/c_same/kernel"); the error points at the weight the manifest does have.
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    folder = fixture_copy("browser_layers_conv2d")
+    path = folder / "model.json"
+    doc = json.loads(path.read_text())
+    for group in doc["weightsManifest"]:
+        for w in group["weights"]:
+            w["name"] = "outer/" + w["name"]
+    path.write_text(json.dumps(doc))
+    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == (
+        "model.json: layer 'c_same' (Conv2D): has no weight 'kernel' in the manifest (the manifest has "
+        "'outer/c_same/kernel': named under another prefix, which tf.loadLayersModel does not match to this layer "
+        "either)"
+    )

@@ -344,6 +344,22 @@ class _Builder:
         self.index = _weight_index(model)
         self.weight_names: dict[str, tuple[str, str]] = {}
 
+    def _elsewhere(self, exc: TfjsFormatError, layer: str) -> TfjsFormatError:
+        """A missing-weight error, with the manifest's weight for the layer under another prefix if any."""
+        if not exc.reason.startswith("has no weight"):
+            return exc
+        found = next(
+            (n for n, spec in self.model.specs.items() if spec.group != "optimizer" and layer in n.split("/")[1:-1]),
+            None,
+        )
+        if found is None:
+            return exc
+        return TfjsFormatError(
+            f"{exc.reason} (the manifest has {found!r}: named under another prefix, which tf.loadLayersModel "
+            "does not match to this layer either)",
+            file=exc.file, field=exc.field,
+        )
+
     def graph(self, name: str, cls: str, config: Any, path: str, where: str) -> tuple[
         dict[str, nn.Module], list[_Node], list[_Ref], list[_Ref]
     ]:
@@ -363,7 +379,10 @@ class _Builder:
                 layers[key] = Graph(lname, lcls, *inner)
                 continue
             vars_ = self.index.get(lname, {})
-            layer = build_layer(lname, lcls, lconf, _getter(self.model, vars_), file=file)
+            try:
+                layer = build_layer(lname, lcls, lconf, _getter(self.model, vars_), file=file)
+            except TfjsFormatError as exc:
+                raise self._elsewhere(exc, lname) from None
             layers[key] = layer
             for var in layer.tfjs_vars:
                 tfjs_name = vars_[var]
