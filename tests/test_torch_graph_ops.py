@@ -317,3 +317,72 @@ def test_less_common_ops_against_numpy():
     assert run("ArgMin", x, t(1, i32)).tolist() == [0, 1]
     assert run("DivNoNan", t([1.0, 2.0]), t([0.0, 4.0])).tolist() == [0.0, 0.5]
     assert run("EuclideanNorm", x, t([1], i32)).numpy().tolist() == np.sqrt((xn**2).sum(1)).astype(np.float32).tolist()
+
+
+def _slice_specs():
+    """(shape, begin, end, strides, masks, the numpy index of the same spec) for StridedSlice."""
+    from hypothesis import strategies as st
+
+    @st.composite
+    def specs(draw):
+        shape = draw(st.lists(st.integers(1, 5), min_size=1, max_size=4))
+        n = draw(st.integers(1, len(shape) + 1))
+        kinds = draw(st.lists(st.sampled_from(["slice", "slice", "index", "new", "ellipsis"]), min_size=n, max_size=n))
+        if kinds.count("ellipsis") > 1:  # one ellipsis at most
+            first = kinds.index("ellipsis")
+            kinds = [k if k != "ellipsis" or i == first else "slice" for i, k in enumerate(kinds)]
+        named = [i for i, k in enumerate(kinds) if k in ("slice", "index")]
+        if len(named) > len(shape):
+            return draw(specs())
+        # the dimension each named entry addresses: from the front before an ellipsis, from the back after it
+        cut = kinds.index("ellipsis") if "ellipsis" in kinds else len(kinds)
+        before = [i for i in named if i < cut]
+        after = [i for i in named if i > cut]
+        dim = {i: d for d, i in enumerate(before)} | {i: len(shape) - len(after) + d for d, i in enumerate(after)}
+        begin, end, strides, index = [], [], [], []
+        masks = dict.fromkeys(["begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask"], 0)
+        for i, k in enumerate(kinds):
+            bit = 1 << i
+            b, e, s = 0, 0, 1
+            if k == "ellipsis":
+                masks["ellipsis_mask"] |= bit
+                index.append(Ellipsis)
+            elif k == "new":
+                masks["new_axis_mask"] |= bit
+                index.append(np.newaxis)
+            elif k == "index":
+                size = shape[dim[i]]
+                b = draw(st.integers(-size, size - 1))
+                e = b + 1
+                masks["shrink_axis_mask"] |= bit
+                index.append(b)
+            else:
+                b, e, s = draw(st.integers(-7, 7)), draw(st.integers(-7, 7)), draw(st.sampled_from([1, 2, 3, -1, -2]))
+                begin_masked, end_masked = draw(st.booleans()), draw(st.booleans())
+                masks["begin_mask"] |= bit if begin_masked else 0
+                masks["end_mask"] |= bit if end_masked else 0
+                index.append(slice(None if begin_masked else b, None if end_masked else e, s))
+            begin.append(b)
+            end.append(e)
+            strides.append(s)
+        return shape, begin, end, strides, masks, tuple(index)
+
+    return specs()
+
+
+def test_strided_slice_property_matches_numpy():
+    torch = require_torch()
+    from hypothesis import given, settings
+
+    from tfjs_codec.torch.graph.ops_shape import strided_slice
+
+    @settings(max_examples=300, deadline=None)
+    @given(_slice_specs())
+    def check(spec):
+        shape, begin, end, strides, masks, index = spec
+        a = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        got = strided_slice(torch.from_numpy(a), begin, end, strides, **masks).numpy()
+        want = a[index]
+        assert got.shape == want.shape and np.array_equal(got, want)
+
+    check()
