@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
+import subprocess
 
+import numpy as np
 import pytest
-from conftest import require_torch
+from conftest import FIXTURES, JS, require_node, require_torch
 
 
 @functools.cache
@@ -258,3 +261,48 @@ def test_self_check_catches_an_export_that_computes_something_else(tmp_path, mon
     assert not [p for p in (tmp_path / "out").iterdir()]  # the check ran in a temporary directory, removed
     path = tct.export(tmp_path / "out", module, vec(), verify=False)  # verify=False writes it anyway
     assert path.is_file()
+
+
+def test_gru_has_no_exact_tfjs_form(tmp_path):
+    """Why nn.GRU is refused: tfjs cannot load reset_after=true, and reset_after=false computes other numbers."""
+    torch = require_torch()
+    node = require_node()
+    from export_cases import seeded, seq_features
+    from torch import nn
+
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+
+    # 1. torch's GRU is Keras' reset_after=true GRU (the converter fixture): exporting that model as it is
+    #    gives a model tfjs 4.22 refuses to load.
+    with tc.load(FIXTURES / "tfjs_converter_layers_gru") as model:
+        net = tct.to_module(model)
+        record = json.loads((FIXTURES / "tfjs_converter_layers_gru" / "predict.json").read_text())
+    path = tct.export(tmp_path / "reset_after", net, torch.tensor(record["input"]["data"]).reshape(record["input"]["shape"]))
+    jobs = [{"dir": str(path.parent), "input": record["input"]}]
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    subprocess.run([node, str(JS / "predict_many.mjs"), str(tmp_path / "jobs.json"), str(tmp_path / "out.json")],
+                   check=True, timeout=120)
+    assert json.loads((tmp_path / "out.json").read_text()) == [
+        {"error": "GRUCell does not support reset_after parameter set to true."}
+    ]
+    # 2. The variant tfjs runs (reset_after=false), given the same weights, computes other numbers; the
+    #    reset_after=true equations (to_module's GRU layer) reproduce torch's.
+    from tfjs_codec.torch.recurrent import Recurrent
+
+    gru = seeded(nn.GRU(4, 3, batch_first=True))
+    x = seq_features()
+
+    def keras(w: torch.Tensor) -> np.ndarray:  # torch's gate order r, z, n -> Keras' z, r, h
+        return torch.cat([w[3:6], w[0:3], w[6:9]]).detach().numpy()
+
+    kernel, recurrent = keras(gru.weight_ih_l0).T, keras(gru.weight_hh_l0).T
+    biases = np.stack([keras(gru.bias_ih_l0), keras(gru.bias_hh_l0)])
+    outs = {}
+    for kind, bias in (("gru_after", biases), ("gru_before", biases.sum(0))):
+        layer = Recurrent("gru", "GRU", kind=kind, units=3, act=torch.tanh, rec_act=torch.sigmoid, kernel=kernel,
+                          recurrent=recurrent, bias=bias, return_sequences=True, go_backwards=False, dropout=False)
+        with torch.no_grad():
+            outs[kind] = (layer(x) - gru(x)[0]).abs().max().item()
+    assert outs["gru_after"] < 1e-6
+    assert outs["gru_before"] > 1e-2

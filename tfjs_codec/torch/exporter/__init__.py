@@ -40,7 +40,7 @@ KERAS_VERSION = "tfjs-layers 4.22.0"
 
 
 def _version() -> str:
-    from ... import __version__
+    from ..._version import __version__  # the one place the version lives
 
     return str(__version__)
 
