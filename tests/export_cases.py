@@ -74,6 +74,22 @@ def _fn(fn: Callable[..., Any], x: Callable[[], Any], **mods: nn.Module) -> Case
     return lambda: (seeded(Fn(fn, **mods)), x())
 
 
+class ShapeBranches(nn.Module):
+    """Python branching and looping on shapes (plain fx cannot trace it; the exporter retraces with the example)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 4 * 3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4 and x.shape[1] == 3:
+            x = self.conv(x)
+        for _ in range(x.size(1) // 2):  # twice
+            x = torch.tanh(x)
+        return self.fc(x.reshape(len(x), -1))
+
+
 #: One supported operation each (with the smallest context it needs).
 CATALOGUE: dict[str, Case] = {
     "linear": lambda: (seeded(nn.Linear(6, 4)), vec()),
@@ -164,6 +180,7 @@ CATALOGUE: dict[str, Case] = {
     "permute_sequence": _fn(lambda s, x: s.fc(x.permute(0, 2, 1)), seq, fc=nn.Linear(3, 2)),
     "transpose_then_lstm": _fn(lambda s, x: s.rnn(x.transpose(1, 2))[0], seq, rnn=nn.LSTM(3, 2, batch_first=True)),
     "flatten_method_torch_flatten": _fn(lambda s, x: torch.flatten(x, 1) + x.flatten(1), image),
+    "python_on_shapes": lambda: (seeded(ShapeBranches()), image()),
 }
 
 

@@ -160,24 +160,107 @@ class _Recorder(fx.Interpreter):
         return out
 
 
-def trace(module: nn.Module) -> fx.GraphModule:
+class _ConcreteProxy(fx.Proxy):
+    """A proxy that knows its value on the example input, and answers shape questions with it."""
+
+    example: Any = None
+
+    def __getattr__(self, k: str) -> Any:
+        if k in ("shape", "ndim", "dtype", "device", "is_floating_point") and isinstance(self.example, torch.Tensor):
+            return getattr(self.example, k)
+        return super().__getattr__(k)
+
+    def __len__(self) -> int:
+        if isinstance(self.example, torch.Tensor):
+            return len(self.example)
+        return super().__len__()  # type: ignore[no-any-return]
+
+
+class _ConcreteTracer(_Tracer):
+    """Traces with the example input at hand: ``x.shape``, ``x.size(1)``, ``len(x)`` and ``x.dim()`` are
+    plain numbers, so Python code branching or looping on shapes traces (specialized to these shapes);
+    code branching on tensor values still cannot."""
+
+    def __init__(self, examples: tuple[torch.Tensor, ...]) -> None:
+        super().__init__()
+        self.examples = list(examples)
+        self.module_outputs: dict[str, list[Any]] = {}
+        self.attributes: dict[str, Any] = {}
+
+    def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:
+        """Run ``root`` once first (hooks record each layer's outputs, in call order), then trace it."""
+        assert isinstance(root, nn.Module)
+        hooks = []
+        for qualname, m in root.named_modules():
+            def record(mod: nn.Module, args: Any, out: Any, qualname: str = qualname) -> None:
+                self.module_outputs.setdefault(qualname, []).append(out)
+
+            hooks.append(m.register_forward_hook(record))
+        try:
+            with torch.no_grad():
+                root(*self.examples)
+        finally:
+            for h in hooks:
+                h.remove()
+        self.attributes = {**dict(root.named_parameters()), **dict(root.named_buffers())}
+        return super().trace(root, concrete_args)
+
+    def proxy(self, node: fx.Node) -> fx.Proxy:
+        return _ConcreteProxy(node, self)
+
+    def create_proxy(self, kind: str, target: Any, args: Any, kwargs: Any, name: Any = None, type_expr: Any = None,
+                     proxy_factory_fn: Any = None) -> Any:
+        ex_args = fx.node.map_aggregate(args, lambda a: a.example if isinstance(a, _ConcreteProxy) else a)
+        ex_kwargs = fx.node.map_aggregate(kwargs, lambda a: a.example if isinstance(a, _ConcreteProxy) else a)
+        with torch.no_grad():
+            if kind == "placeholder":
+                example: Any = self.examples.pop(0) if self.examples else None
+            elif kind == "call_method" and target in ("size", "dim", "numel", "__len__"):
+                return getattr(ex_args[0], target)(*ex_args[1:], **ex_kwargs)
+            elif kind == "call_function" and target is getattr and ex_args[1] in ("shape", "ndim"):
+                return getattr(ex_args[0], ex_args[1])
+            elif kind == "call_function":
+                example = target(*ex_args, **ex_kwargs)
+            elif kind == "call_method":
+                example = getattr(ex_args[0], target)(*ex_args[1:], **ex_kwargs)
+            elif kind == "call_module":  # recorded before tracing (calling it here would trace it)
+                calls = self.module_outputs.get(str(target)) or [None]
+                example = calls.pop(0)
+            elif kind == "get_attr":
+                example = self.attributes.get(str(target))
+            else:
+                example = None
+        proxy = super().create_proxy(kind, target, args, kwargs, name, type_expr, proxy_factory_fn)
+        if isinstance(proxy, _ConcreteProxy):
+            proxy.example = example
+        return proxy
+
+
+def trace(module: nn.Module, examples: tuple[torch.Tensor, ...] = ()) -> fx.GraphModule:
     """``module`` traced with torch.fx, standard layers kept whole.
 
+    When symbolic tracing fails (Python code branching or looping on shapes), the
+    module is traced again with the example input at hand, shapes as numbers.
+
     Raises:
-        TfjsFormatError: the module's forward does not trace (data-dependent
-            control flow, unsupported Python); the message says what fx said.
+        TfjsFormatError: the module's forward does not trace either way (control
+            flow on tensor values, unsupported Python); the message says what fx said.
     """
-    tracer = _Tracer()
-    if tracer.is_leaf_module(module, ""):  # a bare nn.Conv2d...: trace a container holding it
+    if _Tracer().is_leaf_module(module, ""):  # a bare nn.Conv2d...: trace a container holding it
         module = _Root(module)
+    tracer: _Tracer = _Tracer()
     try:
         graph = tracer.trace(module)
-    except Exception as exc:  # fx raises many kinds (TraceError, TypeError, NotImplementedError...)
-        raise refuse(
-            f"module {type(module).__name__}",
-            f"torch.fx cannot trace its forward ({type(exc).__name__}: {exc}); export needs a forward whose "
-            "operations do not depend on tensor values",
-        ) from None
+    except Exception:  # fx raises many kinds (TraceError, TypeError, NotImplementedError...)
+        tracer = _ConcreteTracer(examples)
+        try:
+            graph = tracer.trace(module)
+        except Exception as exc:
+            raise refuse(
+                f"module {type(module).__name__}",
+                f"torch.fx cannot trace its forward ({type(exc).__name__}: {exc}); export needs a forward whose "
+                "operations do not depend on tensor values",
+            ) from None
     name = module.__class__.__name__
     return fx.GraphModule(tracer.root, graph, name)
 
@@ -209,7 +292,7 @@ class Exporter:
         if isinstance(self.module, TfjsModule):
             self._run_tfjs_module(self.module)
             return
-        gm = self.gm = trace(self.module)
+        gm = self.gm = trace(self.module, self.examples)
         rec = _Recorder(gm)
         with torch.no_grad():
             rec.run(*self.examples)
