@@ -173,7 +173,7 @@ class _ConcreteProxy(fx.Proxy):
     def __len__(self) -> int:
         if isinstance(self.example, torch.Tensor):
             return len(self.example)
-        return super().__len__()  # type: ignore[no-any-return]
+        return super().__len__()
 
 
 class _ConcreteTracer(_Tracer):
