@@ -1,4 +1,4 @@
-"""The ``tfjs-codec`` command line: inspect, convert, verify."""
+"""The ``tfjs-codec`` command line: inspect, convert, verify, export."""
 
 from __future__ import annotations
 
@@ -328,7 +328,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_source_options(p)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "export",
+        help="write a PyTorch module as a TensorFlow.js layers model (needs torch)",
+        description=(
+            "Build a torch.nn.Module with MODULE (FILE.py:build_fn or package.module:build_fn, called without "
+            "arguments; an nn.Module object is used as it is) and write it as a tfjs layers model with "
+            "tfjs_codec.torch.export (checked against torch unless --no-verify)."
+        ),
+    )
+    p.add_argument("module", help="FILE.py:NAME or package.module:NAME")
+    p.add_argument("out", help="the directory to write")
+    p.add_argument("--input-shape", action="append", required=True,
+                   help="the example input's shape in the module's layout, e.g. 1,3,32,32 (repeat for several inputs)")
+    p.add_argument("--input-dtype", action="append", choices=["float32", "int32", "int64"],
+                   help="the example input's dtype (default float32; int ids are zeros)")
+    p.add_argument("--quantize", help='uint8, uint16, float16, or a JSON map like \'{"uint8": ["*/kernel"]}\'')
+    p.add_argument("--shard-size", type=int, help="bytes per shard (default 4194304)")
+    p.add_argument("--labels", help="comma-separated class names: write Teachable Machine's metadata.json")
+    p.add_argument("--channels-first", action="store_true", help="keep the module's layout at the model's edges")
+    p.add_argument("--no-verify", action="store_true", help="skip the comparison with torch")
+    p.set_defaults(func=cmd_export)
     return parser
+
+
+def cmd_export(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        from .torch.exporter.command import run
+    except ImportError as exc:
+        raise SystemExit(f"tfjs-codec export: {exc}") from None
+    return run(args, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
