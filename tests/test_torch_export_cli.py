@@ -41,7 +41,8 @@ def test_export_command_writes_a_checked_model(tmp_path):
     ("spec", "shape", "message"),
     [
         ("{dir}/net.py:nope", "1,3,8,8", "tfjs-codec: error: module spec '{dir}/net.py:nope': {dir}/net.py has no 'nope'\n"),
-        ("{dir}/net.py:not_a_module", "1,3,8,8", "tfjs-codec: error: {dir}/net.py:not_a_module gave int, not a torch.nn.Module\n"),
+        ("{dir}/net.py:not_a_module", "1,3,8,8",
+         "tfjs-codec: error: {dir}/net.py:not_a_module gave int, not a torch.nn.Module\n"),
         ("{dir}/net.py", "1,3,8,8", "tfjs-codec: error: module spec '{dir}/net.py' is not FILE.py:NAME or package.module:NAME\n"),
         ("{dir}/net.py:build", "1,3,x", "tfjs-codec: error: --input-shape '1,3,x' is not comma-separated integers (1,3,32,32)\n"),
         ("{dir}/net.py:build", "1,4,8,8",
