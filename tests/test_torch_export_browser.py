@@ -1,9 +1,11 @@
-"""An ml5 bundle written by tct.export(ml5=...) loads in ml5 1.x in headless Chromium and classifies like torch.
+"""Exports with ml5= / labels= load in the libraries that made them popular, in headless Chromium.
 
-The test serves the bundle and ml5's own dist from a local server on 127.0.0.1,
+ml5 1.x ``neuralNetwork().load()`` + ``classify()`` reads an ml5 bundle, and Teachable
+Machine's own image library (``@teachablemachine/image``, ``tmImage.load()`` +
+``predict()`` on a canvas) reads a ``labels=`` export; both classify like torch. Each
+test serves the files and the library's dist from a local server on 127.0.0.1 and
 opens a page with headless Chromium (Debian's ``chromium`` through playwright-core,
-``js/browser_page.mjs``) that calls ``ml5.neuralNetwork().load()`` and
-``classify()``, and compares the confidences with torch's probabilities.
+``js/browser_page.mjs``), on tfjs' CPU backend (the reference one).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +25,8 @@ from conftest import JS, REQUIRE_ALL, require_node, require_torch
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ML5_DIST = JS / "node_modules" / "ml5" / "dist" / "ml5.min.js"
+TM_DIST = JS / "node_modules" / "@teachablemachine" / "image" / "dist" / "teachablemachine-image.min.js"
+TF_DIST = JS / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
 
 PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><script src="ml5.min.js"></script></head>
@@ -44,17 +49,15 @@ PAGE = """<!doctype html>
 """
 
 
-def _require_browser() -> str:
+def _require_browser(*dists: Path) -> str:
+    """node, after checking that Chromium, playwright-core and the page's scripts (``dists``) are installed."""
     node = require_node()
-    missing = [
-        what
-        for what, ok in (
-            (f"chromium ({CHROMIUM}): apt-get install chromium", os.access(CHROMIUM, os.X_OK)),
-            ("ml5 in js/node_modules: cd js && npm ci", ML5_DIST.is_file()),
-            ("playwright-core in js/node_modules: cd js && npm ci", (JS / "node_modules" / "playwright-core").is_dir()),
-        )
-        if not ok
+    checks = [
+        (f"chromium ({CHROMIUM}): apt-get install chromium", os.access(CHROMIUM, os.X_OK)),
+        ("playwright-core in js/node_modules: cd js && npm ci", (JS / "node_modules" / "playwright-core").is_dir()),
     ]
+    checks += [(f"{d.relative_to(JS)}: cd js && npm ci", d.is_file()) for d in dists]
+    missing = [what for what, ok in checks if not ok]
     if missing:
         reason = "missing " + "; ".join(missing)
         if REQUIRE_ALL:
@@ -70,9 +73,26 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         _Quiet.requests.append(format % args)
 
 
+def _open_in_chromium(node: str, site: Path, out: Path) -> dict:
+    """Serve ``site`` on 127.0.0.1, open its index in headless Chromium, return the page's report."""
+    _Quiet.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"  # a directory URL: ml5 resolves model_meta.json against it
+        subprocess.run([node, str(JS / "browser_page.mjs"), url, str(out), "90000"], check=True, timeout=150)
+    finally:
+        server.shutdown()
+        server.server_close()
+    report = json.loads(out.read_text())
+    assert "error" not in report, f"{report['error']}\n" + "\n".join(report.get("console", []) + _Quiet.requests)
+    return report
+
+
 def test_ml5_bundle_classifies_in_chromium_like_torch(tmp_path):
     torch = require_torch()
-    node = _require_browser()
+    node = _require_browser(ML5_DIST)
     from torch import nn
 
     from tfjs_codec import torch as tct
@@ -96,18 +116,7 @@ def test_ml5_bundle_classifies_in_chromium_like_torch(tmp_path):
 
     shutil.copyfile(ML5_DIST, site / "ml5.min.js")
     (site / "index.html").write_text(PAGE.replace("ROWS", json.dumps(rows)))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        out = tmp_path / "result.json"
-        url = f"http://127.0.0.1:{server.server_address[1]}/"  # ml5 resolves model_meta.json against a directory URL
-        subprocess.run([node, str(JS / "browser_page.mjs"), url, str(out), "90000"], check=True, timeout=150)
-    finally:
-        server.shutdown()
-        server.server_close()
-    report = json.loads(out.read_text())
-    assert "error" not in report, f"{report['error']}\n" + "\n".join(report.get("console", []) + _Quiet.requests)
+    report = _open_in_chromium(node, site, tmp_path / "result.json")
     result = report["result"]
     assert result["backend"] == "cpu" and result["tfjs"] == "4.22.0"
     assert result["version"].startswith("1.")
@@ -116,3 +125,67 @@ def test_ml5_bundle_classifies_in_chromium_like_torch(tmp_path):
         assert sorted(got) == sorted(labels)
         np.testing.assert_allclose([got[label] for label in labels], probs, rtol=0, atol=1e-5 + 1e-5 * float(probs.max()))
         assert row_result[0]["label"] == labels[int(probs.argmax())]  # ml5 sorts by confidence
+
+
+TM_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><script src="tf.min.js"></script><script src="teachablemachine-image.min.js"></script></head>
+<body><script>
+(async () => {
+  try {
+    await tf.setBackend('cpu');
+    await tf.ready();
+    const model = await tmImage.load('model/model.json', 'model/metadata.json');
+    const images = IMAGES;
+    const size = model.getMetadata().imageSize;
+    const out = [];
+    for (const rgb of images) {
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = size;
+      const data = new ImageData(size, size);
+      for (let i = 0; i < size * size; i++) {
+        data.data.set([rgb[3 * i], rgb[3 * i + 1], rgb[3 * i + 2], 255], 4 * i);
+      }
+      canvas.getContext('2d').putImageData(data, 0, 0);
+      out.push(await model.predict(canvas));
+    }
+    window.__result = {labels: model.getClassLabels(), tfjs: tf.version.tfjs, results: out};
+  } catch (e) {
+    window.__error = String(e && e.stack ? e.stack : e);
+  }
+})();
+</script></body></html>
+"""
+
+
+def test_teachable_machine_bundle_classifies_in_chromium_like_torch(tmp_path):
+    """labels= writes metadata.json; Teachable Machine's own loader (@teachablemachine/image) reads the export."""
+    torch = require_torch()
+    node = _require_browser(TF_DIST, TM_DIST)
+    from torch import nn
+
+    from tfjs_codec import torch as tct
+
+    torch.manual_seed(1)
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, stride=2, padding=1), nn.BatchNorm2d(6), nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(6, 3), nn.Softmax(dim=1),
+    ).eval()
+    labels = ["Class 1", "Class 2", "Background"]
+    site = tmp_path / "site"
+    tct.export(site / "model", net, torch.zeros(1, 3, 16, 16), labels=labels)
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(2, 16, 16, 3), dtype=np.uint8)  # HWC bytes, as a canvas holds them
+    x = torch.from_numpy(images.astype(np.float32) / 127 - 1).permute(0, 3, 1, 2)  # TM: pixels / 127 - 1
+    with torch.no_grad():
+        want = net(x).numpy()
+
+    shutil.copyfile(TF_DIST, site / "tf.min.js")
+    shutil.copyfile(TM_DIST, site / "teachablemachine-image.min.js")
+    (site / "index.html").write_text(TM_PAGE.replace("IMAGES", json.dumps([im.reshape(-1).tolist() for im in images])))
+    result = _open_in_chromium(node, site, tmp_path / "result.json")["result"]
+    assert result["labels"] == labels and result["tfjs"] == "4.22.0"
+    for row, probs in zip(result["results"], want, strict=True):
+        assert [item["className"] for item in row] == labels
+        got = [item["probability"] for item in row]
+        np.testing.assert_allclose(got, probs, rtol=0, atol=1e-5 + 1e-5 * float(probs.max()))
