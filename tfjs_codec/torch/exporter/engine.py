@@ -378,7 +378,7 @@ class Exporter:
         if len(shape) < 2:
             raise refuse(f"input {n.name!r}", f"has shape {list(shape)}: an input needs a batch axis and at least one more")
         perm = identity(len(shape))
-        if self.channels_last and len(shape) >= 3 and self._feeds_channels_first(n):
+        if self.channels_last and (len(shape) >= 4 or len(shape) == 3 and self._feeds_channels_first(n)):
             perm = channels_last(len(shape))
         ref = self.graph.input(n.name, [shape[a] for a in perm[1:]])
         self.input_perms.append(perm)
@@ -386,7 +386,12 @@ class Exporter:
         return Value(ref, shape, perm, integer=integer)
 
     def _feeds_channels_first(self, n: fx.Node) -> bool:
-        """Does the input go (through dropout/identity) into a layer that works on (N, C, ...)?"""
+        """Does a 3-D input go (through dropout/identity) into a layer that works on (N, C, L)?
+
+        A 3-D tensor is a sequence of channels for Conv1d / pooling / BatchNorm1d (held
+        (N, L, C) in tfjs) but (N, T, features) for Linear / LSTM (kept as it is); 4-D
+        inputs are images, always channels-last.
+        """
         from . import ops
 
         seen, todo = set(), list(n.users)
