@@ -17,7 +17,6 @@ def _refusals() -> dict:
     """name -> (() -> (module, example input), the exact error message)."""
     require_torch()
     import torch
-    import torch.nn.functional as F
     from export_cases import Fn, image, seq_features, vec
     from torch import nn
 
@@ -29,18 +28,6 @@ def _refusals() -> dict:
             "+ b_in + W_hn (r * h)), and refuses reset_after=true ('GRUCell does not support reset_after "
             "parameter set to true'). The two differ for any W_hn that is not diagonal, and no other tfjs "
             "layer computes a recurrence, so no exact export exists: use an LSTM, or train the GRU in tfjs",
-        ),
-        "hardsigmoid": (
-            lambda: (nn.Hardsigmoid(), vec()),
-            "node 'hardsigmoid' (Hardsigmoid): torch's Hardsigmoid is relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, "
-            "1), not tfjs' hard_sigmoid clip(0.2 x + 0.5, 0, 1); a same-named activation would give "
-            "different numbers",
-        ),
-        "hardsigmoid_fn": (
-            lambda: (Fn(lambda s, x: F.hardsigmoid(x)), vec()),
-            "node 'hardsigmoid' (F.hardsigmoid): torch's Hardsigmoid is relu6(x + 3) / 6 = clip(x/6 + 1/2, "
-            "0, 1), not tfjs' hard_sigmoid clip(0.2 x + 0.5, 0, 1); a same-named activation would give "
-            "different numbers",
         ),
         "gelu_tanh": (
             lambda: (nn.GELU(approximate="tanh"), vec()),
@@ -192,8 +179,6 @@ def _refusals() -> dict:
 
 NAMES = [
     "gru",
-    "hardsigmoid",
-    "hardsigmoid_fn",
     "gelu_tanh",
     "elu_alpha",
     "grouped_conv",

@@ -199,7 +199,7 @@ TORCH_ACTIVATIONS: dict[type[nn.Module], str] = {
 
 
 @attach_export(
-    "Activation", *TORCH_ACTIVATIONS, nn.Hardtanh, nn.ELU, nn.GELU, nn.Softplus, nn.LogSoftmax, nn.Hardsigmoid
+    "Activation", *TORCH_ACTIVATIONS, nn.Hardtanh, nn.ELU, nn.GELU, nn.Softplus, nn.LogSoftmax
 )
 def _export_activation(ex: Any, call: Any) -> Any:
     from .exporter import ops
@@ -216,9 +216,18 @@ def _export_activation(ex: Any, call: Any) -> Any:
         return ops.gelu(call, x, m.approximate)
     if isinstance(m, nn.Softplus):
         return ops.softplus(call, x, m.beta)
-    if isinstance(m, nn.LogSoftmax):
-        return ops.softmax(call, x, m.dim, True)
-    return ops.hardsigmoid(call)
+    return ops.softmax(call, x, m.dim, True)  # nn.LogSoftmax
+
+
+@attach_export("ReLU", nn.Hardsigmoid, nn.Hardswish)
+def _export_hard_sigmoid_swish(ex: Any, call: Any) -> Any:
+    """torch's Hardsigmoid clip(x/6 + 1/2, 0, 1) as Rescaling + ReLU(max_value=1) (tfjs' hard_sigmoid is
+    0.2x + 0.5, another function); Hardswish multiplies it with x."""
+    from .exporter import ops
+
+    if isinstance(call.module, nn.Hardswish):
+        return ops.hardswish(call, call.tensor())
+    return ops.hardsigmoid(call, call.tensor())
 
 
 @attach_export("Softmax", nn.Softmax)

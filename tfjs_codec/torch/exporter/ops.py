@@ -20,8 +20,9 @@ from .engine import FUNCTIONS, METHODS, Call, Exporter
 from .graph import Value, channels_last, identity
 
 __all__ = [
-    "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "elu", "gelu", "global_pool", "hardsigmoid", "hardtanh",
-    "leaky_relu", "pad_spatial", "pool", "rescale", "reshape_to", "same_pads", "softmax", "softplus", "upsample", "zero_pad",
+    "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "elu", "gelu", "global_pool", "hardsigmoid",
+    "hardswish", "hardtanh", "leaky_relu", "pad_spatial", "pool", "rescale", "reshape_to", "same_pads",
+    "softmax", "softplus", "upsample", "zero_pad",
 ]
 
 #: Functions whose input is (N, C, ...) (decides an input's layout).
@@ -209,12 +210,19 @@ def softplus(call: Call, x: Value, beta: float) -> Value:
     return activation(call, "softplus", x)
 
 
-def hardsigmoid(call: Call) -> Value:
-    """Refused: torch's hard sigmoid is not tfjs' ``hard_sigmoid``."""
-    raise call.fail(
-        "torch's Hardsigmoid is relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1), not tfjs' hard_sigmoid clip(0.2 x + 0.5, 0, 1); "
-        "a same-named activation would give different numbers"
-    )
+def hardsigmoid(call: Call, x: Value) -> Value:
+    """torch's hard sigmoid, ``clip(x/6 + 1/2, 0, 1)``: ``Rescaling(1/6, 0.5)`` then ``ReLU(max_value=1)``.
+
+    Not tfjs' ``hard_sigmoid`` activation, which is ``clip(0.2 x + 0.5, 0, 1)`` (Keras 2's).
+    """
+    scaled = x.with_(ref=call.add("_scale", "Rescaling", {"scale": 1.0 / 6.0, "offset": 0.5}, [x]))
+    return scaled.with_(ref=call.add("", "ReLU", {"max_value": 1.0}, [scaled]), nonneg=True, integer=False)
+
+
+def hardswish(call: Call, x: Value) -> Value:
+    """torch's hard swish, ``x * hardsigmoid(x)``: the hard sigmoid, then ``Multiply`` with ``x``."""
+    gate = hardsigmoid(call, x)
+    return x.with_(ref=call.add("_multiply", "Multiply", {}, [x, gate]), nonneg=False, integer=False)
 
 
 def _relu6_hardtanh(ex: Exporter, call: Call) -> Value:
@@ -238,7 +246,11 @@ def _softplus(ex: Exporter, call: Call) -> Value:
 
 
 def _hardsigmoid(ex: Exporter, call: Call) -> Value:
-    return hardsigmoid(call)
+    return hardsigmoid(call, call.tensor())
+
+
+def _hardswish(ex: Exporter, call: Call) -> Value:
+    return hardswish(call, call.tensor())
 
 
 def _softmax_fn(log: bool) -> Any:
@@ -268,6 +280,7 @@ FUNCTIONS[F.elu] = _elu
 FUNCTIONS[F.gelu] = _gelu
 FUNCTIONS[F.softplus] = _softplus
 FUNCTIONS[F.hardsigmoid] = _hardsigmoid
+FUNCTIONS[F.hardswish] = _hardswish
 FUNCTIONS[F.softmax] = FUNCTIONS[torch.softmax] = _softmax_fn(False)
 FUNCTIONS[F.log_softmax] = FUNCTIONS[torch.log_softmax] = _softmax_fn(True)
 for _fn in (F.dropout, F.dropout1d, F.dropout2d, F.alpha_dropout, F.feature_alpha_dropout):
