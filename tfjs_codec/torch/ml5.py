@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import torch
 
 from ..errors import TfjsFormatError
 from ..reader import Model
+from .sidecar import read_sidecar_json
 
 __all__ = ["Ml5Meta", "ml5_meta"]
 
@@ -146,13 +146,7 @@ def ml5_meta(model: Model) -> Ml5Meta | None:
     Raises:
         TfjsFormatError: ``model_meta.json`` is not a JSON object.
     """
-    raw = model.sidecars.get(META_FILE)
-    if raw is None:
+    meta = read_sidecar_json(model, META_FILE)
+    if meta is None:
         return None
-    try:
-        meta = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise TfjsFormatError(f"not valid JSON: {exc}", file=META_FILE) from None
-    if not isinstance(meta, dict):
-        raise TfjsFormatError("not a JSON object", file=META_FILE)
     return Ml5Meta(meta)

@@ -16,15 +16,14 @@ metadata says which library runs the model and how:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ..errors import TfjsFormatError
 from ..reader import Model
+from .sidecar import read_sidecar_json
 
 __all__ = ["TeachableMeta", "teachable_meta"]
 
@@ -194,15 +193,9 @@ def teachable_meta(model: Model) -> TeachableMeta | None:
     Raises:
         TfjsFormatError: ``metadata.json`` is not a JSON object.
     """
-    raw = model.sidecars.get(META_FILE)
-    if raw is None:
+    meta = read_sidecar_json(model, META_FILE)
+    if meta is None:
         return None
-    try:
-        meta = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise TfjsFormatError(f"not valid JSON: {exc}", file=META_FILE) from None
-    if not isinstance(meta, dict):
-        raise TfjsFormatError("not a JSON object", file=META_FILE)
     if not isinstance(meta.get(_labels_key(meta)), list):
         return None
     return TeachableMeta(meta)
