@@ -596,8 +596,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_run(run: dict, no_write: bool, log: Callable[[str], None]) -> int:
     """Render a run's figures (as saved in :data:`LAST_RUN`), print them and write RESULTS.md."""
+    cpu = dict(run["cpu"])
     CPU.clear()
-    CPU.update(run["cpu"])
+    CPU.update(cpu)
     report = render(
         run["rounds"], run["results"], run["peaks"], run["scaling"], [int(m) for m in run["sizes"]], run["imports"],
         run["nbytes"], run["straddles"], run["have_ref"], run["have_st"], run["same_files"], run["same_u8"], run["machine"],
