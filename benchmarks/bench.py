@@ -316,6 +316,8 @@ class Reference:
 
 #: Median CPU seconds (``time.process_time``, all threads of the timed process) per case name.
 CPU: dict[str, float] = {}
+#: Smallest CPU seconds per case name (other processes only ever add to a run's time).
+CPU_MIN: dict[str, float] = {}
 
 Case = Callable[[], "tuple[float, float] | None"]
 
@@ -342,6 +344,7 @@ def alternate(cases: dict[str, Case], rounds: int, cleanup: dict[str, Callable[[
     for name in cleanup:
         cleanup[name]()
     CPU.update({n: statistics.median(t) for n, t in cpus.items()})
+    CPU_MIN.update({n: min(t) for n, t in cpus.items()})
     return {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -589,6 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds, "results": results, "cpu": CPU, "peaks": peaks, "scaling": scaling, "sizes": sizes,
         "imports": imports, "nbytes": nbytes, "straddles": straddles, "have_ref": ref is not None, "have_st": have_st,
         "same_files": locals().get("same_files"), "same_u8": locals().get("same_u8"), "machine": machine(),
+        "cpu_min": CPU_MIN,
     }
     LAST_RUN.write_text(json.dumps(run, indent=1))
     return report_run(run, args.no_write, log)
@@ -596,9 +600,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_run(run: dict, no_write: bool, log: Callable[[str], None]) -> int:
     """Render a run's figures (as saved in :data:`LAST_RUN`), print them and write RESULTS.md."""
-    cpu = dict(run["cpu"])
-    CPU.clear()
-    CPU.update(cpu)
+    for figures, key in ((CPU, "cpu"), (CPU_MIN, "cpu_min")):
+        saved = dict(run.get(key, {}))
+        figures.clear()
+        figures.update(saved)
     report = render(
         run["rounds"], run["results"], run["peaks"], run["scaling"], [int(m) for m in run["sizes"]], run["imports"],
         run["nbytes"], run["straddles"], run["have_ref"], run["have_st"], run["same_files"], run["same_u8"], run["machine"],
@@ -618,8 +623,9 @@ def _no_mmap(directory: Path) -> None:
 ANALYSIS = """
 ## Where a target is missed, and why
 
-Profiled with cProfile and small timing experiments on this machine (a 2-core VM); the
-figures quoted here are from those experiments, the tables above are this run's.
+Profiled with cProfile and small timing experiments (2-core VMs); the figures quoted
+in the float32 and "open" points are from the quiet machine of an earlier run, the
+tables above are this run's.
 
 - **load+read float32 (target <= 1.3x the in-RAM pass).** Every weight is a zero-copy
   view, straddling or not (the contiguous mapping: one reserved address range, each
@@ -637,32 +643,51 @@ figures quoted here are from those experiments, the tables above are this run's.
   cache, which this kernel and file system do not give to a private mapping. The
   fallback (per-shard maps, straddling weights copied) is 4-5x slower, as the issue
   predicted; reading into memory (`mmap=False`) is slower still.
-- **load+read uint8/uint16/float16 (targets 2.5x / 3x the in-RAM pass).** Decoding
-  writes 250 MiB of new float32 memory, and memory fresh from the kernel costs a page
-  fault per 4 KiB page on first write: about 100 ms for 250 MiB here, 8x the in-RAM
-  pass before any decoding. Two changes: uint8/uint16 are decoded per element
-  (`q * scale + min` in float64, in cache-sized chunks: bit-identical to the reference
-  table, no gather), float16 through a 65536-entry table (2x numpy's cast), and the
-  outputs are carved from blocks of up to 64 MiB (`tfjs_codec/arena.py`) so numpy asks
-  for transparent huge pages (a 1024x1000 kernel is just under numpy's 4 MiB
-  threshold). Quantized loads went from ~16-20x to ~8-12x the in-RAM pass (noisy: it moves with the memory state). The rest is
-  the decode arithmetic (~40 ms for 64M values with numpy, one pass per operation)
-  plus the first-write faults; beating it needs a compiled kernel (one fused pass),
-  which a numpy-only library does not have.
-- **versus tensorflowjs on quantized loads (>= 3x) and float32 loads (>= 8x).** Its
-  quantized path is vectorized numpy too and pays the same fresh-memory cost, so the
-  gap is bounded by the points above. The float32 ratio moves with the page-cache
-  state of the files (7-11x across runs).
-- **versus tensorflowjs on saves (>= 1.3x float32, >= 1.5x uint8).** `tc.save` fsyncs
-  every shard, the manifest and the directory (the atomic-commit protocol);
-  `write_weights` syncs nothing. The fsync of each finished shard runs on a worker
-  thread while the next shard is written, and the range check of affine quantization
-  rides on the min/max pass (NaN propagates through min/max, an infinity shows in one
-  of them), so uint8 saves are quantization arithmetic plus the write: six
-  element-wise float64 passes per chunk, matching the reference's rounding bit for
-  bit. Quantizing chunks on the second core gave 7% (the two logical cores share a
-  physical one), not worth the extra memory in flight. The uint8 ratio sits at the
-  target with tc's fsync off and just under it with fsync on.
+- **load + read uint8 / uint16 / float16 (>= 3x tensorflowjs): missed.** A quantized
+  weight is decoded in one pass over its output: `np.take` from a table whose every
+  entry is the reference's own double expression (`q * scale + min`, rounded once to
+  float32; `Math.round` and the Int32Array store for int32 weights), in cache-sized
+  steps written straight into the output. uint8 codes are gathered two at a time
+  (their uint16 view indexes a 65,536-entry table of code pairs, 8-byte entries: half
+  the gathers); uint16 and float16 one at a time (a pair table would need 2^32
+  entries). The outputs are carved from 64 MiB anonymous mappings with transparent
+  huge pages requested, so they do not depend on the allocator's state (the 'dirty
+  process' rows). The profile table shows what is left, step by step: (1) the gathers
+  themselves: numpy's fastest gather costs about 1-1.5 ns per element here (an index
+  conversion and a copy per element); the alternatives measured are slower: fancy
+  indexing (allocates its result, ~2x), the float64 expression per element (two
+  passes: ~1.5x), a 256-entry table for uint8 (~1.4x), numpy's float16 cast (not
+  vectorised in this numpy: ~2x). (2) the first write of fresh output memory: the
+  kernel zeroes every page it hands out; huge pages cut the faults from 64,000 to 125
+  but not the zeroing of 250 MiB; pre-faulting (`MADV_POPULATE_WRITE`, `MAP_POPULATE`)
+  moves that cost rather than removing it (no gain measured in CPU time). (3)
+  reading the stored codes out of the page cache, and (4) the read itself, which
+  tensorflowjs pays too. tensorflowjs' own path is a few vectorized numpy passes
+  (`(q * scale + min).astype(float32)`, or the float16 cast) over memory it also
+  gets fresh, so the ratio is bounded by its time over the sum of (1)-(4): about
+  2x in CPU time on this machine (see the CPU column). Going further needs a fused,
+  compiled decode-and-read or the second core (a decode split over two threads
+  could halve (1) and (2) on an idle machine; on this one both cores are busy with
+  other agents' work, and numpy is the only runtime dependency).
+- **save uint8, random and constant weights (>= 2x tensorflowjs, fsync off in both).**
+  The value range that the parameters need anyway decides two shortcuts that give the
+  reference's bytes with less work: a constant tensor (min == max) is all zero codes,
+  written from one shared read-only buffer without any arithmetic; otherwise the
+  clip is skipped when the range proves it changes no code (the code expression is
+  monotonic: the extreme values must get the codes of the clip bounds), leaving
+  three float64 passes per 64 Ki-element step that stays in cache (subtract with the
+  widening, divide, round with the narrowing store) instead of six over 8 MiB
+  chunks; min and max are taken in one pass over cache-sized pieces; the float16
+  overflow count is skipped when the range shows no value beyond +-65520. What is
+  left in a random save is mostly the float64 division (the hardware's divide
+  throughput); multiplying by the reciprocal would be faster but changes the last
+  bit of some quotients, which flips codes that sit on .5, so the reference's bytes
+  need the division. A constant save is the range scan plus the write of the codes.
+  With tc's fsync on, the atomic-commit protocol's fsyncs come on top (the rows
+  'tc fsyncs').
+- **float32 (load >= 8x tensorflowjs, no worse than before).** Unchanged code path:
+  every weight a zero-copy view of the mapped shards (see above); the ratio moves
+  with the page-cache state and the machine's load.
 - **open + read one weight (< 5 ms at 1 GiB, constant).** Mapping and reading are lazy
   (only the weight's one or two shards are mapped), and opening no longer reads every
   shard's first bytes (gzip sniffing is skipped when the raw sizes match the manifest)
@@ -686,7 +711,8 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
     if not have_ref:
         return lines + ["Not measured: run with `--tfjs-python` (see README.md).", ""]
     lines += [
-        "| operation | tc | tensorflowjs | tensorflowjs / tc | target | tc / in-RAM pass | tensorflowjs / tc, CPU time |",
+        "| operation | tc | tensorflowjs | tensorflowjs / tc | target | tc / in-RAM pass "
+        "| tensorflowjs / tc, CPU time: median, best |",
         "|---|---|---|---|---|---|---|",
     ]
     rows = [
@@ -713,15 +739,18 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
         if ours is None or theirs is None:
             continue
         cpu = CPU["tensorflowjs " + theirs_key] / CPU["tc " + ours_key]
+        best = ""
+        if CPU_MIN:
+            best = f", {CPU_MIN['tensorflowjs ' + theirs_key] / CPU_MIN['tc ' + ours_key]:.2f}x"
         lines.append(
             f"| {label} | {fmt_s(ours)} | {fmt_s(theirs)} | **{theirs / ours:.2f}x** | {target} | {ours / ram:.1f}x "
-            f"| {cpu:.2f}x |"
+            f"| {cpu:.2f}x{best} |"
         )
     lines += [
         "",
-        "Times are medians of wall-clock time; the last column is the ratio of the medians of CPU time "
-        "(`time.process_time` of the timed process, every thread), which the other processes on this machine "
-        "disturb less (they still share its caches and memory bandwidth). "
+        "Times are medians of wall-clock time; the last column gives the ratios of the medians and of the "
+        "smallest of the CPU times (`time.process_time` of the timed process, every thread), which the other "
+        "processes on this machine disturb less (they still share its caches and memory bandwidth). "
         "'dirty process': the same loads after the process (and the tensorflowjs worker) allocated and freed "
         "500 MiB (one 500 MiB array, then 500 MiB of 256 KiB arrays of which every eighth stays allocated). "
         "'tc / in-RAM pass': the time over a pass of `np.add.reduce` over the same float32 weights in RAM "
