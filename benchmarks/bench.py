@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -324,12 +325,15 @@ Case = Callable[[], "tuple[float, float] | None"]
 
 def alternate(cases: dict[str, Case], rounds: int, cleanup: dict[str, Callable[[], None]]) -> dict[str, float]:
     """Median wall seconds per case (CPU seconds go to :data:`CPU`); each round runs every
-    case once, in rotating order. A case returning ``(wall, cpu)`` was timed elsewhere (the worker)."""
+    case once, in an order shuffled afresh each round (seeded), so that no case always follows
+    the same one (a case that frees a lot of memory slows the next one down). A case returning
+    ``(wall, cpu)`` was timed elsewhere (the worker)."""
     names = list(cases)
     times: dict[str, list[float]] = {n: [] for n in names}
     cpus: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
+        order = list(names)
+        random.Random(r).shuffle(order)
         for name in order:
             if name in cleanup:
                 cleanup[name]()
@@ -803,7 +807,8 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
         f"{nbytes // SHARD + 1} shards of 4 MiB (weights straddle shard boundaries as the converter cuts them: "
         f"the weight read by 'open+read one weight' straddles: {straddles}); the same weights quantized "
         "to uint8, uint16, float16 with `tc.save`. Files warm in the page cache. Every figure is the median "
-        f"of {rounds} runs, all cases alternating round by round. 'read' = `np.add.reduce(w, axis=None)` "
+        f"of {rounds} runs, all cases alternating round by round in an order shuffled each round. "
+        "'read' = `np.add.reduce(w, axis=None)` "
         "over every weight.",
         "",
     ]
