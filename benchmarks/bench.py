@@ -488,6 +488,16 @@ def main(argv: list[str] | None = None) -> int:
             clean()
             log(f"tensorflowjs files read the same: float32 {same_files} (byte-identical shards), uint8 {same_u8}")
 
+        # loads against tensorflowjs first, with nothing else in between: a case that frees
+        # a lot of memory (mmap=False, the profile steps) slows the allocation of the next one
+        loads: dict[str, Case] = {}
+        for q in ("float32", *QUANTIZED):
+            loads[f"tc load+read {q}, loads only"] = tc_load_read(model_dir(q))
+            if ref is not None:
+                loads[f"tensorflowjs load+read {q}, loads only"] = ref.case(op="read", dir=str(model_dir(q)))
+        log(f"loads only: {len(loads)} cases x {args.rounds} rounds")
+        results.update(alternate(loads, args.rounds, {}))
+
         cases: dict[str, Case] = {
             "in-RAM pass": inram(weights),
             "raw read": raw_read(paths, buffer),
@@ -720,8 +730,12 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     rows = [
-        ("load + read float32", "load+read float32", "load+read float32", ">= 8x (no worse than before)"),
-        *[(f"load + read {q}", f"load+read {q}", f"load+read {q}", ">= 3x") for q in QUANTIZED],
+        ("load + read float32", "load+read float32, loads only", "load+read float32, loads only", ">= 8x"),
+        *[(f"load + read {q}", f"load+read {q}, loads only", f"load+read {q}, loads only", ">= 3x") for q in QUANTIZED],
+        *[
+            (f"load + read {q}, amid the other cases", f"load+read {q}", f"load+read {q}", "")
+            for q in ("float32", *QUANTIZED)
+        ],
         *[
             (f"load + read {q}, dirty process", f"load+read {q}, dirty process", f"load+read {q}, dirty process", "")
             for q in ("float32", *QUANTIZED)
@@ -755,6 +769,9 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
         "Times are medians of wall-clock time; the last column gives the ratios of the medians and of the "
         "smallest of the CPU times (`time.process_time` of the timed process, every thread), which the other "
         "processes on this machine disturb less (they still share its caches and memory bandwidth). "
+        "'load + read': the loads of both libraries alternating with nothing else in between, first thing "
+        "in the run; 'amid the other cases': the same loads in the main reading round, where they follow cases "
+        "that free hundreds of MiB (the next allocation of fresh memory then costs more, in either process); "
         "'dirty process': the same loads after the process (and the tensorflowjs worker) allocated and freed "
         "500 MiB (one 500 MiB array, then 500 MiB of 256 KiB arrays of which every eighth stays allocated). "
         "'tc / in-RAM pass': the time over a pass of `np.add.reduce` over the same float32 weights in RAM "
