@@ -954,7 +954,9 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
         "",
         f"`python -c \"import tfjs_codec\"`: {fmt_s(imports[0])}; `python -c \"import numpy\"`: {fmt_s(imports[1])}; "
         f"`python -c pass`: {fmt_s(imports[2])}. tfjs_codec over the interpreter: {fmt_s(imports[0] - imports[2])} "
-        f"(target < 80 ms); over numpy: {fmt_s(imports[0] - imports[1])}.",
+        f"(target < 80 ms); over numpy: {fmt_s(imports[0] - imports[1])}. Wall time of whole interpreters on a "
+        "loaded machine; the import cost of the package alone is measured by benchmarks/import_time.py (below, "
+        "when present).",
         "",
     ]
     return "\n".join(lines)
