@@ -911,12 +911,10 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
         "a like-for-like comparison. Every write case starts after `os.sync()` (untimed) with its output "
         "directory removed.",
         "",
-        "## Versus tensorflowjs (details above)",
-        "",
-        "See the table at the top.",
     ]
     if have_st:
         lines += [
+            "## Versus safetensors",
             "",
             f"safetensors `safe_open` (numpy) load+read float32 / tc: "
             f"{r['safetensors load+read float32'] / r['tc load+read float32']:.2f}x (above 1: tc is faster).",
