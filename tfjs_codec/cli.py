@@ -57,6 +57,96 @@ def _describe(model: Model) -> dict[str, Any]:
     }
 
 
+def _dims(shape: Any) -> list[int] | None:
+    """A TensorShapeProto in JSON (``{"dim": [{"size": "3"}]}``) as a list (-1 unknown), None: unknown rank."""
+    if not isinstance(shape, dict) or shape.get("unknownRank"):
+        return None
+    return [int(d.get("size", -1)) for d in shape.get("dim", [])]
+
+
+_TF_DTYPES = {
+    "DT_FLOAT": "float32", "DT_HALF": "float16", "DT_DOUBLE": "float64", "DT_INT32": "int32", "DT_INT64": "int64",
+    "DT_INT16": "int16", "DT_INT8": "int8", "DT_UINT8": "uint8", "DT_UINT16": "uint16", "DT_BOOL": "bool",
+    "DT_STRING": "string", "DT_COMPLEX64": "complex64", "DT_RESOURCE": "resource", "DT_VARIANT": "variant",
+}
+
+
+def _describe_graph(doc: Any) -> dict[str, Any] | None:
+    """A graph model's inputs, outputs and op histogram, from its model.json alone; None otherwise.
+
+    Inputs and outputs are the signature's (as tfjs reads them), else the Placeholders and the
+    nodes nothing consumes. Ops are counted per node, most used first.
+    """
+    topo = doc.get("modelTopology") if isinstance(doc, dict) else None
+    if not isinstance(topo, dict) or not isinstance(topo.get("node"), list) or "class_name" in topo:
+        return None
+    nodes = [n for n in topo["node"] if isinstance(n, dict) and isinstance(n.get("name"), str)]
+    ops: dict[str, int] = {}
+    consumed: set[str] = set()
+    for n in nodes:
+        op = str(n.get("op"))
+        ops[op] = ops.get(op, 0) + 1
+        for ref in n.get("input") or []:
+            if isinstance(ref, str):
+                consumed.add(ref.lstrip("^").split(":")[0])
+    sig: dict[str, Any] = doc["signature"] if isinstance(doc.get("signature"), dict) else {}
+
+    def from_signature(entries: Any) -> list[dict[str, Any]]:
+        if not isinstance(entries, dict):
+            return []
+        return [
+            {"name": key, "tensor": info.get("name"), "dtype": info.get("dtype"), "shape": _dims(info.get("tensorShape"))}
+            for key, info in entries.items()
+            if isinstance(info, dict)
+        ]
+
+    def attr(n: dict[str, Any], key: str) -> Any:
+        return (n.get("attr") or {}).get(key) or {}
+
+    inputs = from_signature(sig.get("inputs"))
+    if not inputs:
+        inputs = [
+            {
+                "name": n["name"],
+                "tensor": f"{n['name']}:0",
+                "dtype": attr(n, "dtype").get("type"),
+                "shape": _dims(attr(n, "shape").get("shape")),
+            }
+            for n in nodes
+            if n.get("op") == "Placeholder"
+        ]
+    outputs = from_signature(sig.get("outputs"))
+    if not outputs:
+        outputs = [
+            {"name": n["name"], "tensor": f"{n['name']}:0", "dtype": None, "shape": None}
+            for n in nodes
+            if n["name"] not in consumed and n.get("op") not in ("Const", "NoOp", "Placeholder")
+        ]
+    library: dict[str, Any] = topo["library"] if isinstance(topo.get("library"), dict) else {}
+    functions = [f.get("signature", {}).get("name") for f in library.get("function", []) if isinstance(f, dict)]
+    return {
+        "nodes": len(nodes),
+        "inputs": inputs,
+        "outputs": outputs,
+        "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "functions": functions,
+    }
+
+
+def _write_graph(graph: dict[str, Any], out: TextIO) -> None:
+    """The text form of :func:`_describe_graph`: inputs/outputs, then the op histogram."""
+    fns = f", {len(graph['functions'])} functions" if graph["functions"] else ""
+    out.write(f"graph: {graph['nodes']} nodes, {len(graph['ops'])} ops{fns}\n")
+    rows = [["", "name", "tensor", "dtype", "shape"]]
+    for kind in ("inputs", "outputs"):
+        for t in graph[kind]:
+            shape = "?" if t["shape"] is None else "[" + ",".join(map(str, t["shape"])) + "]"
+            dtype = _TF_DTYPES.get(t["dtype"], t["dtype"] or "?")
+            rows.append([kind[:-1], t["name"], t["tensor"] or "?", dtype, shape])
+    _table(rows, out)
+    _table([["op", "nodes"]] + [[op, str(n)] for op, n in graph["ops"].items()], out)
+
+
 def _describe_manifest(source: str, document: Any, groups: Sequence[ManifestGroup]) -> dict[str, Any]:
     """What the manifest alone tells, with None for what needs the shards.
 
@@ -173,9 +263,13 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
         options = _load_options(args, args.model)
         fetched = read_manifest_url(args.model, max_manifest_bytes=options.get("max_manifest_bytes"), http=options.get("http"))
         info = _describe_manifest(fetched.url, fetched.document, fetched.groups)
+        graph = _describe_graph(fetched.document)
     else:
         with load(args.model, **_load_options(args, args.model)) as model:
             info = _describe(model)
+            graph = _describe_graph(model.json)
+    if graph is not None:
+        info["graph"] = graph
     if args.json:
         json.dump(info, out, indent=2)
         out.write("\n")
@@ -214,6 +308,8 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
         f"{info['total_weights']} weights, {info['total_elements']:,} elements, {size} "
         f"in {sum(len(g['paths']) for g in info['groups'])} shard file(s), {len(info['groups'])} group(s)\n"
     )
+    if graph is not None:
+        _write_graph(graph, out)
     return 0
 
 
