@@ -29,11 +29,6 @@ def _refusals() -> dict:
             "parameter set to true'). The two differ for any W_hn that is not diagonal, and no other tfjs "
             "layer computes a recurrence, so no exact export exists: use an LSTM, or train the GRU in tfjs",
         ),
-        "gelu_tanh": (
-            lambda: (nn.GELU(approximate="tanh"), vec()),
-            "node 'gelu' (GELU): approximate='tanh': tfjs 4.22 writes this activation as 'gelu_new' but "
-            "cannot load it back (it looks up 'geluNew'); use the exact GELU (approximate='none')",
-        ),
         "elu_alpha": (
             lambda: (nn.ELU(alpha=0.5), vec()),
             "node 'elu' (ELU): alpha=0.5: tfjs 4.22's ELU supports alpha 1 only ('Non-default alpha value is "
@@ -179,7 +174,6 @@ def _refusals() -> dict:
 
 NAMES = [
     "gru",
-    "gelu_tanh",
     "elu_alpha",
     "grouped_conv",
     "depthwise_dilation",

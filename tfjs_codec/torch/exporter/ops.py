@@ -20,7 +20,7 @@ from .engine import FUNCTIONS, METHODS, Call, Exporter
 from .graph import Value, channels_last, identity
 
 __all__ = [
-    "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "elu", "gelu", "global_pool", "hardsigmoid",
+    "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "distinct", "elu", "gelu", "global_pool", "hardsigmoid",
     "hardswish", "hardtanh", "leaky_relu", "pad_spatial", "pool", "rescale", "reshape_to", "same_pads",
     "softmax", "softplus", "upsample", "zero_pad",
 ]
@@ -53,6 +53,23 @@ def softmax(call: Call, x: Value, dim: int | None, log: bool) -> Value:
     if log:
         return activation(call, "log_softmax", x)
     return x.with_(ref=call.add("", "Softmax", {"axis": -1}, [x]), nonneg=True, integer=False)
+
+
+def distinct(call: Call, values: list[Value]) -> list[Value]:
+    """``values`` with repeats replaced by copies (``Rescaling(1, 0)``).
+
+    A tfjs layers model loaded from JSON frees a tensor once as many layers as use it
+    have run, counting a layer once however often it takes the tensor: a merge layer
+    given the same tensor twice (``x * x``) then fails with "Tensor is disposed".
+    """
+    seen: set[Any] = set()
+    out = []
+    for i, v in enumerate(values):
+        if v.ref in seen:
+            v = v.with_(ref=call.add(f"_copy{i}", "Rescaling", {"scale": 1.0, "offset": 0.0}, [v]))
+        seen.add(v.ref)
+        out.append(v)
+    return out
 
 
 def same_pads(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
@@ -194,13 +211,24 @@ def elu(call: Call, x: Value, alpha: float) -> Value:
 
 
 def gelu(call: Call, x: Value, approximate: str) -> Value:
-    """The exact GELU (tfjs' erf approximation is within 1.5e-7)."""
-    if approximate != "none":
-        raise call.fail(
-            "approximate='tanh': tfjs 4.22 writes this activation as 'gelu_new' but cannot load it back "
-            "(it looks up 'geluNew'); use the exact GELU (approximate='none')"
-        )
-    return activation(call, "gelu", x)
+    """The exact GELU (tfjs' erf approximation is within 1.5e-7); the tanh one built from layers.
+
+    tfjs 4.22 writes the tanh approximation as ``gelu_new`` but cannot load it back (it
+    looks up ``geluNew``), so ``0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` is
+    ``Multiply`` / ``Rescaling`` / ``Add`` / ``Activation('tanh')`` layers.
+    """
+    if approximate == "none":
+        return activation(call, "gelu", x)
+    if approximate != "tanh":
+        raise call.fail(f"approximate={approximate!r} is not a GELU torch knows")
+    square = call.add("_square", "Multiply", {}, distinct(call, [x, x]))
+    cube = call.graph.add(call.base + "_cube", "Multiply", {}, [square, x.ref])
+    inner = call.graph.add(call.base + "_cubic", "Rescaling", {"scale": 0.044715, "offset": 0.0}, [cube])
+    inner = call.graph.add(call.base + "_sum", "Add", {}, [x.ref, inner])
+    inner = call.graph.add(call.base + "_scale", "Rescaling", {"scale": math.sqrt(2.0 / math.pi), "offset": 0.0}, [inner])
+    gate = call.graph.add(call.base + "_tanh", "Activation", {"activation": "tanh"}, [inner])
+    gate = call.graph.add(call.base + "_half", "Rescaling", {"scale": 0.5, "offset": 0.5}, [gate])
+    return x.with_(ref=call.graph.add(call.base, "Multiply", {}, [x.ref, gate]), nonneg=False, integer=False)
 
 
 def softplus(call: Call, x: Value, beta: float) -> Value:
@@ -317,6 +345,7 @@ def _binary(cls: str) -> Any:
             raise call.fail(f"alpha={call.kwargs['alpha']!r} is not supported")
         if isinstance(a, Value) and isinstance(b, Value):
             a, b, perm = _broadcast_pair(call, a, b)
+            a, b = distinct(call, [a, b])
             if cls == "Subtract":  # tfjs 4.22 registers no Subtract layer: a + (-1 * b)
                 b = b.with_(ref=call.add("_negate", "Rescaling", {"scale": -1.0, "offset": 0.0}, [b]))
                 ref = call.add("", "Add", {}, [a, b])
@@ -392,7 +421,7 @@ def _cat(ex: Exporter, call: Call) -> Value:
         raise call.fail("concatenation along the batch axis 0 cannot be expressed (Keras layers work per sample)")
     lead = max(vals, key=lambda v: (len(v.perm) == v.rank, v.perm == channels_last(rank)))
     full = lead.perm if len(lead.perm) == rank else identity(rank)
-    vals = [call.graph.layout(v, full, call.base) for v in vals]
+    vals = distinct(call, [call.graph.layout(v, full, call.base) for v in vals])
     if len(vals) == 1:
         return vals[0]
     ref = call.add("", "Concatenate", {"axis": full.index(dim)}, vals)
