@@ -149,6 +149,7 @@ CATALOGUE: dict[str, Case] = {
     "prelu_single": _img_act(nn.PReLU()),
     "prelu_channels": lambda: (seeded(nn.Sequential(nn.Conv2d(3, 4, 1), nn.PReLU(4))), image()),
     "elu": _act(nn.ELU()),
+    "elu_alpha": _act(nn.ELU(alpha=0.5)),
     "selu": _act(nn.SELU()),
     "gelu": _act(nn.GELU()),
     "gelu_tanh": _act(nn.GELU(approximate="tanh")),

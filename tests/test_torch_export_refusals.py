@@ -29,11 +29,6 @@ def _refusals() -> dict:
             "parameter set to true'). The two differ for any W_hn that is not diagonal, and no other tfjs "
             "layer computes a recurrence, so no exact export exists: use an LSTM, or train the GRU in tfjs",
         ),
-        "elu_alpha": (
-            lambda: (nn.ELU(alpha=0.5), vec()),
-            "node 'elu' (ELU): alpha=0.5: tfjs 4.22's ELU supports alpha 1 only ('Non-default alpha value is "
-            "not supported')",
-        ),
         "grouped_conv": (
             lambda: (nn.Conv2d(4, 4, 3, groups=2), image(4)),
             "node 'conv2d' (Conv2d): groups=2 (in 4, out 4): tfjs has no grouped convolution, only depthwise "
@@ -174,7 +169,6 @@ def _refusals() -> dict:
 
 NAMES = [
     "gru",
-    "elu_alpha",
     "grouped_conv",
     "depthwise_dilation",
     "reflect_pad",

@@ -204,10 +204,16 @@ def leaky_relu(call: Call, x: Value, slope: float) -> Value:
 
 
 def elu(call: Call, x: Value, alpha: float) -> Value:
-    """ELU with alpha 1 (the only one tfjs 4.22 runs)."""
-    if float(alpha) != 1.0:
-        raise call.fail(f"alpha={alpha}: tfjs 4.22's ELU supports alpha 1 only ('Non-default alpha value is not supported')")
-    return activation(call, "elu", x)
+    """ELU: the ``elu`` activation for alpha 1 (the only alpha tfjs 4.22's ELU layer takes); otherwise
+    ``relu(x) - alpha * relu(-elu(x))`` (elu(x) < 0 exactly where x < 0) in layers."""
+    if float(alpha) == 1.0:
+        return activation(call, "elu", x)
+    e = call.add("_elu", "Activation", {"activation": "elu"}, [x])
+    neg = call.graph.add(call.base + "_negate", "Rescaling", {"scale": -1.0, "offset": 0.0}, [e])
+    neg = call.graph.add(call.base + "_negative_part", "Activation", {"activation": "relu"}, [neg])
+    neg = call.graph.add(call.base + "_alpha", "Rescaling", {"scale": -float(alpha), "offset": 0.0}, [neg])
+    pos = call.graph.add(call.base + "_positive_part", "Activation", {"activation": "relu"}, [x.ref])
+    return x.with_(ref=call.graph.add(call.base, "Add", {}, [pos, neg]), nonneg=False, integer=False)
 
 
 def gelu(call: Call, x: Value, approximate: str) -> Value:
