@@ -10,20 +10,13 @@ opens a page with headless Chromium (Debian's ``chromium`` through playwright-co
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import os
 import shutil
-import subprocess
-import threading
-from pathlib import Path
 
 import numpy as np
-import pytest
-from conftest import JS, REQUIRE_ALL, require_node, require_torch
+from browser_harness import open_in_chromium, require_browser
+from conftest import JS, require_torch
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ML5_DIST = JS / "node_modules" / "ml5" / "dist" / "ml5.min.js"
 TM_DIST = JS / "node_modules" / "@teachablemachine" / "image" / "dist" / "teachablemachine-image.min.js"
 TF_DIST = JS / "node_modules" / "@tensorflow" / "tfjs" / "dist" / "tf.min.js"
@@ -49,50 +42,9 @@ PAGE = """<!doctype html>
 """
 
 
-def _require_browser(*dists: Path) -> str:
-    """node, after checking that Chromium, playwright-core and the page's scripts (``dists``) are installed."""
-    node = require_node()
-    checks = [
-        (f"chromium ({CHROMIUM}): apt-get install chromium", os.access(CHROMIUM, os.X_OK)),
-        ("playwright-core in js/node_modules: cd js && npm ci", (JS / "node_modules" / "playwright-core").is_dir()),
-    ]
-    checks += [(f"{d.relative_to(JS)}: cd js && npm ci", d.is_file()) for d in dists]
-    missing = [what for what, ok in checks if not ok]
-    if missing:
-        reason = "missing " + "; ".join(missing)
-        if REQUIRE_ALL:
-            pytest.fail(f"{reason} (TFJS_CODEC_REQUIRE_ALL=1: CI must run this test)")
-        pytest.skip(reason)
-    return node
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
-
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        _Quiet.requests.append(format % args)
-
-
-def _open_in_chromium(node: str, site: Path, out: Path) -> dict:
-    """Serve ``site`` on 127.0.0.1, open its index in headless Chromium, return the page's report."""
-    _Quiet.requests = []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/"  # a directory URL: ml5 resolves model_meta.json against it
-        subprocess.run([node, str(JS / "browser_page.mjs"), url, str(out), "90000"], check=True, timeout=150)
-    finally:
-        server.shutdown()
-        server.server_close()
-    report = json.loads(out.read_text())
-    assert "error" not in report, f"{report['error']}\n" + "\n".join(report.get("console", []) + _Quiet.requests)
-    return report
-
-
 def test_ml5_bundle_classifies_in_chromium_like_torch(tmp_path):
     torch = require_torch()
-    node = _require_browser(ML5_DIST)
+    node = require_browser(ML5_DIST)
     from torch import nn
 
     from tfjs_codec import torch as tct
@@ -116,7 +68,7 @@ def test_ml5_bundle_classifies_in_chromium_like_torch(tmp_path):
 
     shutil.copyfile(ML5_DIST, site / "ml5.min.js")
     (site / "index.html").write_text(PAGE.replace("ROWS", json.dumps(rows)))
-    report = _open_in_chromium(node, site, tmp_path / "result.json")
+    report = open_in_chromium(node, site, tmp_path / "result.json")
     result = report["result"]
     assert result["backend"] == "cpu" and result["tfjs"] == "4.22.0"
     assert result["version"].startswith("1.")
@@ -160,7 +112,7 @@ TM_PAGE = """<!doctype html>
 def test_teachable_machine_bundle_classifies_in_chromium_like_torch(tmp_path):
     """labels= writes metadata.json; Teachable Machine's own loader (@teachablemachine/image) reads the export."""
     torch = require_torch()
-    node = _require_browser(TF_DIST, TM_DIST)
+    node = require_browser(TF_DIST, TM_DIST)
     from torch import nn
 
     from tfjs_codec import torch as tct
@@ -183,7 +135,7 @@ def test_teachable_machine_bundle_classifies_in_chromium_like_torch(tmp_path):
     shutil.copyfile(TF_DIST, site / "tf.min.js")
     shutil.copyfile(TM_DIST, site / "teachablemachine-image.min.js")
     (site / "index.html").write_text(TM_PAGE.replace("IMAGES", json.dumps([im.reshape(-1).tolist() for im in images])))
-    result = _open_in_chromium(node, site, tmp_path / "result.json")["result"]
+    result = open_in_chromium(node, site, tmp_path / "result.json")["result"]
     assert result["labels"] == labels and result["tfjs"] == "4.22.0"
     for row, probs in zip(result["results"], want, strict=True):
         assert [item["className"] for item in row] == labels
