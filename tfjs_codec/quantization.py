@@ -50,6 +50,7 @@ import numpy as np
 
 from .dtypes import DTYPES
 from .errors import TfjsFormatError, TfjsFormatWarning
+from .parallel import run_split
 
 __all__ = ["quantize", "dequantize", "affine_parameters", "iter_quantized", "affine_decode", "float16_to_float32", "FLOAT16_MAX"]
 
@@ -61,6 +62,14 @@ ARITH_CHUNK = 1 << 16
 
 #: Elements per step when scanning for the value range (min and max of a piece read once from memory).
 RANGE_CHUNK = 1 << 17
+
+#: Decoded outputs of at least this many bytes are gathered in ranges split over
+#: threads (:mod:`tfjs_codec.parallel`), each range at least half of it; so are the
+#: range scan of data this large and the quantization of each chunk.
+PARALLEL_MIN_BYTES = 4 << 20
+
+#: Fewest elements per range when the quantization arithmetic of a chunk is split.
+ARITH_MIN_PART = 1 << 18
 
 #: Largest finite float16.
 FLOAT16_MAX = 65504.0
@@ -109,13 +118,18 @@ def _value_range(data: np.ndarray) -> tuple[float, float]:
     if not data.flags.c_contiguous or data.size <= RANGE_CHUNK:
         return float(np.float64(data.min())), float(np.float64(data.max()))
     flat = data.reshape(-1)
-    pieces = range(0, flat.size, RANGE_CHUNK)
-    lows = np.empty(len(pieces), dtype=data.dtype)
-    highs = np.empty(len(pieces), dtype=data.dtype)
-    for i, start in enumerate(pieces):
-        piece = flat[start : start + RANGE_CHUNK]
-        lows[i] = piece.min()
-        highs[i] = piece.max()
+    count = -(-flat.size // RANGE_CHUNK)
+    lows = np.empty(count, dtype=data.dtype)
+    highs = np.empty(count, dtype=data.dtype)
+
+    def pieces(first: int, stop: int) -> None:  # pieces [first, stop), each in one thread
+        for i in range(first, stop):
+            piece = flat[i * RANGE_CHUNK : (i + 1) * RANGE_CHUNK]
+            lows[i] = piece.min()
+            highs[i] = piece.max()
+
+    # the same pieces in any number of threads, combined in the same order: the same result
+    run_split(pieces, count, grain=1, min_part=max(1, PARALLEL_MIN_BYTES // (2 * RANGE_CHUNK * data.itemsize)))
     return float(np.float64(lows.min())), float(np.float64(highs.max()))
 
 
@@ -160,6 +174,18 @@ def _clip_needed(value_range: tuple[float, float], bounds: tuple[float, float], 
 
 
 def _affine_codes(chunk: np.ndarray, bounds: tuple[float, float], scale: float, clip: bool, out: np.ndarray) -> None:
+    """Write the codes of ``chunk`` (1-D) into ``out``; a large chunk in ranges split over threads."""
+    if chunk.nbytes < PARALLEL_MIN_BYTES:
+        _affine_steps(chunk, bounds, scale, clip, out)
+        return
+
+    def part(start: int, stop: int) -> None:
+        _affine_steps(chunk[start:stop], bounds, scale, clip, out[start:stop])
+
+    run_split(part, chunk.size, grain=ARITH_CHUNK, min_part=ARITH_MIN_PART)
+
+
+def _affine_steps(chunk: np.ndarray, bounds: tuple[float, float], scale: float, clip: bool, out: np.ndarray) -> None:
     """Write the codes of ``chunk`` (1-D) into ``out``, in cache-sized steps."""
     lo, hi = bounds
     scratch = np.empty(min(ARITH_CHUNK, chunk.size), dtype=_F64)
@@ -250,8 +276,10 @@ def iter_quantized(data: np.ndarray, meta: Mapping[str, Any]) -> Iterator[np.nda
     flat = np.ascontiguousarray(data).reshape(-1)
     if qdtype == "float16":
         for start in range(0, flat.size, CHUNK_ELEMENTS):
-            with np.errstate(over="ignore"):
-                yield flat[start : start + CHUNK_ELEMENTS].astype(DTYPES["float16"].numpy)
+            chunk = flat[start : start + CHUNK_ELEMENTS]
+            halves = np.empty(chunk.size, dtype=DTYPES["float16"].numpy)
+            _to_float16(chunk, halves)
+            yield halves
         return
     value_range = getattr(meta, "value_range", None) or _value_range(flat)
     lo, scale = float(meta["min"]), float(meta["scale"])
@@ -267,6 +295,19 @@ def iter_quantized(data: np.ndarray, meta: Mapping[str, Any]) -> Iterator[np.nda
         codes = np.empty(chunk.size, dtype=DTYPES[qdtype].numpy)
         _affine_codes(chunk, bounds, scale, clip, codes)
         yield codes
+
+
+def _to_float16(chunk: np.ndarray, out: np.ndarray) -> None:
+    """``out[...] = chunk.astype(float16)`` (round to nearest even); a large chunk split over threads."""
+
+    def part(start: int, stop: int) -> None:
+        with np.errstate(over="ignore"):  # numpy's error state is per thread: set in each
+            np.copyto(out[start:stop], chunk[start:stop], casting="unsafe")
+
+    if chunk.nbytes < PARALLEL_MIN_BYTES:
+        part(0, chunk.size)
+    else:
+        run_split(part, chunk.size, grain=ARITH_CHUNK, min_part=ARITH_MIN_PART)
 
 
 def quantize(array: Any, dtype: str) -> tuple[np.ndarray, dict[str, Any]]:
@@ -370,6 +411,18 @@ _FLOAT16_TABLE: np.ndarray | None = None
 
 
 def _gather(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = table[index[i]]`` for 1-D arrays, every index valid; large outputs split over threads."""
+    if out.nbytes < PARALLEL_MIN_BYTES:
+        _gather_steps(table, index, out)
+        return
+
+    def part(start: int, stop: int) -> None:
+        _gather_steps(table, index[start:stop], out[start:stop])
+
+    run_split(part, index.size, grain=DECODE_CHUNK, min_part=PARALLEL_MIN_BYTES // (2 * out.itemsize))
+
+
+def _gather_steps(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = table[index[i]]`` for 1-D arrays, every index valid, in cache-sized steps."""
     # take converts its indices to intp: done here into one cache-sized scratch, not a new
     # allocation per step; every index is valid, so "clip" changes nothing and lets take
