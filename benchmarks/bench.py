@@ -34,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import tfjs_codec as tc  # noqa: E402
-from tfjs_codec import arena, shards  # noqa: E402
+from tfjs_codec import arena, parallel, shards  # noqa: E402
 from tfjs_codec.decode import decode_weight  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -144,12 +144,20 @@ def tc_read_codes(directory: Path) -> Callable[[], None]:
 
 
 def first_write(nbytes: int) -> Callable[[], None]:
-    """Profile: the first write of every page of fresh memory, in blocks as the arena makes them."""
+    """Profile: the first write of every page of fresh memory, in blocks as the arena makes them,
+    split over threads as a decode splits its output (one 16 MiB weight at a time)."""
+    weight = 4 * KERNEL[0] * KERNEL[1]
 
     def run() -> None:
         for start in range(0, nbytes, arena.BLOCK_BYTES):
             block = arena.new_block(min(arena.BLOCK_BYTES, nbytes - start))
-            block[:: shards.mmap.PAGESIZE] = 1
+            for w in range(0, block.size, weight):
+                pages = block[w : w + weight : shards.mmap.PAGESIZE]
+
+                def touch(a: int, b: int, pages: np.ndarray = pages) -> None:
+                    pages[a:b] = 1
+
+                parallel.run_split(touch, pages.size, grain=1, min_part=512)
 
     return run
 
@@ -234,6 +242,23 @@ def tc_save(weights: dict[str, np.ndarray], out: Path, quantize: str | None) -> 
         tc.save(out, weights, quantize=quantize)
 
     return run
+
+
+def one_thread(run: Callable[[], None]) -> Callable[[], None]:
+    """``run`` with ``TFJS_CODEC_THREADS=1``: every decode and quantization step in the calling thread."""
+
+    def wrapped() -> None:
+        before = os.environ.get(parallel.THREADS_ENV)
+        os.environ[parallel.THREADS_ENV] = "1"
+        try:
+            run()
+        finally:
+            if before is None:
+                del os.environ[parallel.THREADS_ENV]
+            else:
+                os.environ[parallel.THREADS_ENV] = before
+
+    return wrapped
 
 
 def without_fsync(run: Callable[[], None]) -> Callable[[], None]:
@@ -412,6 +437,8 @@ def machine() -> list[str]:
         f"- OS: {platform.system()} {platform.release()}; page size {shards.mmap.PAGESIZE} bytes; "
         f"cache file system: {fs or 'unknown'}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, tfjs_codec {tc.__version__}",
+        f"- tfjs_codec threads: {parallel.threads()} (`{parallel.THREADS_ENV}`"
+        f"={os.environ.get(parallel.THREADS_ENV, 'unset')}); tensorflowjs: one thread (numpy's own)",
     ]
     return lines
 
@@ -495,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
         loads: dict[str, Case] = {}
         for q in ("float32", *QUANTIZED):
             loads[f"tc load+read {q}, loads only"] = tc_load_read(model_dir(q))
+            if q in QUANTIZED:
+                loads[f"tc load+read {q}, loads only, 1 thread"] = one_thread(tc_load_read(model_dir(q)))
             if ref is not None:
                 loads[f"tensorflowjs load+read {q}, loads only"] = ref.case(op="read", dir=str(model_dir(q)))
         log(f"loads only: {len(loads)} cases x {args.rounds} rounds")
@@ -555,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
             "tc save uint8": tc_save(weights, out, "uint8"),
             "tc save float32 (no fsync)": without_fsync(tc_save(weights, out, None)),
             "tc save uint8 (no fsync)": without_fsync(tc_save(weights, out, "uint8")),
+            "tc save uint8 (no fsync), 1 thread": one_thread(without_fsync(tc_save(weights, out, "uint8"))),
             "tc save uint8 constant": tc_save(constant, out, "uint8"),
             "tc save uint8 constant (no fsync)": without_fsync(tc_save(constant, out, "uint8")),
             "raw write (no fsync)": without_fsync(raw_write(buffer, out)),
@@ -752,6 +782,10 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
         ("load + read float32", "load+read float32, loads only", "load+read float32, loads only", ">= 8x"),
         *[(f"load + read {q}", f"load+read {q}, loads only", f"load+read {q}, loads only", ">= 3x") for q in QUANTIZED],
         *[
+            (f"load + read {q}, tc in 1 thread", f"load+read {q}, loads only, 1 thread", f"load+read {q}, loads only", "")
+            for q in QUANTIZED
+        ],
+        *[
             (f"load + read {q}, amid the other cases", f"load+read {q}", f"load+read {q}", "")
             for q in ("float32", *QUANTIZED)
         ],
@@ -761,6 +795,7 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
         ],
         ("save float32 (fsync off in both)", "save float32 (no fsync)", "save float32 (no fsync)", ">= 1.3x"),
         ("save uint8, random weights (fsync off in both)", "save uint8 (no fsync)", "save uint8 (no fsync)", ">= 2x"),
+        ("save uint8, random weights, tc in 1 thread", "save uint8 (no fsync), 1 thread", "save uint8 (no fsync)", ""),
         (
             "save uint8, constant weights (fsync off in both)",
             "save uint8 constant (no fsync)",
@@ -789,7 +824,9 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
         "smallest of the CPU times (`time.process_time` of the timed process, every thread), which the other "
         "processes on this machine disturb less (they still share its caches and memory bandwidth). "
         "'load + read': the loads of both libraries alternating with nothing else in between, first thing "
-        "in the run; 'amid the other cases': the same loads in the main reading round, where they follow cases "
+        "in the run; 'tc in 1 thread': the same tc case with `TFJS_CODEC_THREADS=1` (every other tc row uses "
+        "the default threads, see the machine lines); 'amid the other cases': the same loads in the main "
+        "reading round, where they follow cases "
         "that free hundreds of MiB (the next allocation of fresh memory then costs more, in either process); "
         "'dirty process': the same loads after the process (and the tensorflowjs worker) allocated and freed "
         "500 MiB (one 500 MiB array, then 500 MiB of 256 KiB arrays of which every eighth stays allocated). "
@@ -895,6 +932,7 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
         row("raw write (no fsync)", "", raw_w, "raw write"),
         row("tc save float32 (no fsync)", "", raw_w, "raw write"),
         row("tc save uint8 (no fsync)", "", raw_w, "raw write"),
+        row("tc save uint8 (no fsync), 1 thread", "", raw_w, "raw write"),
         row("tc save uint8 constant", "", raw_w, "raw write"),
         row("tc save uint8 constant (no fsync)", "", raw_w, "raw write"),
         row("safetensors save float32 (no fsync)", "peer", raw_w, "raw write"),
