@@ -34,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import tfjs_codec as tc  # noqa: E402
-from tfjs_codec import arena, parallel, shards  # noqa: E402
+from tfjs_codec import arena, parallel, quantization, shards  # noqa: E402
 from tfjs_codec.decode import decode_weight  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -145,19 +145,22 @@ def tc_read_codes(directory: Path) -> Callable[[], None]:
 
 def first_write(nbytes: int) -> Callable[[], None]:
     """Profile: the first write of every page of fresh memory, in blocks as the arena makes them,
-    split over threads as a decode splits its output (one 16 MiB weight at a time)."""
+    split over threads as a decode splits its output (one kernel at a time, cut at huge pages)."""
     weight = 4 * KERNEL[0] * KERNEL[1]
+    page = shards.mmap.PAGESIZE
+    huge = quantization.HUGE_PAGE
 
     def run() -> None:
         for start in range(0, nbytes, arena.BLOCK_BYTES):
             block = arena.new_block(min(arena.BLOCK_BYTES, nbytes - start))
             for w in range(0, block.size, weight):
-                pages = block[w : w + weight : shards.mmap.PAGESIZE]
+                pages = block[w : w + weight : page]
 
                 def touch(a: int, b: int, pages: np.ndarray = pages) -> None:
                     pages[a:b] = 1
 
-                parallel.run_split(touch, pages.size, grain=1, min_part=512)
+                phase = (-pages.ctypes.data % huge) // page
+                parallel.run_split(touch, pages.size, grain=huge // page, min_part=128, phase=phase)
 
     return run
 

@@ -24,8 +24,8 @@ import tfjs_codec as tc
 from tfjs_codec import parallel
 from tfjs_codec import quantization as Q
 
-#: Elements of a weight whose float32 output is just over the split threshold.
-BIG = Q.PARALLEL_MIN_BYTES // 4 + 12345
+#: Elements of a weight whose float32 output spans two huge pages and a bit: always split.
+BIG = Q.HUGE_PAGE // 2 + 12345
 
 
 @pytest.fixture
@@ -40,11 +40,6 @@ def ranges(monkeypatch):
 
     monkeypatch.setattr(Q, "run_split", spy)
     return used
-
-
-def expected_ranges(threads: int, out_bytes: int) -> int:
-    """Ranges a split decode uses: one per thread, each at least half the threshold."""
-    return min(threads, out_bytes // (Q.PARALLEL_MIN_BYTES // 2))
 
 
 def with_threads(monkeypatch, n: int) -> None:
@@ -69,12 +64,10 @@ def test_split_affine_decode_equals_one_thread_for_every_code(monkeypatch, range
     codes = every_code(qdtype, size, offset, seed=size)
     with_threads(monkeypatch, threads)
     split = Q.affine_decode(codes, q, dtype)
-    used = expected_ranges(threads, (size & ~1) * 4 if qdtype == "uint8" else size * 4)
-    assert used >= 2
-    assert ranges == [used]
+    assert len(ranges) == 1 and 2 <= ranges[0] <= threads  # cut at huge-page boundaries: maybe fewer
     with_threads(monkeypatch, 1)
     serial = Q.affine_decode(codes, q, dtype)
-    assert ranges == [used, 1]
+    assert ranges[1:] == [1]
     assert same_bits(split, serial)
     assert same_bits(split, Q.lookup_table(q, dtype)[codes])
 
@@ -86,7 +79,7 @@ def test_split_float16_decode_equals_the_cast_for_every_bit_pattern(monkeypatch,
     with_threads(monkeypatch, threads)
     out = np.empty(size, np.float32)
     assert Q.float16_to_float32(codes, out=out) is out
-    assert ranges == [expected_ranges(threads, size * 4)] and ranges[0] >= 2
+    assert len(ranges) == 1 and 2 <= ranges[0] <= threads
     assert same_bits(out, codes.astype(np.float32))
 
 
@@ -103,8 +96,18 @@ def test_threads_1_and_small_weights_decode_in_the_calling_thread(monkeypatch):
     assert seen == [(threading.current_thread().name, 0, 10_000_000), (threading.current_thread().name, 0, 1999)]
 
 
-def test_ranges_are_contiguous_grain_aligned_and_cover_everything(monkeypatch):
-    with_threads(monkeypatch, 3)
+@pytest.mark.parametrize(
+    "total,grain,phase,threads,want",
+    [
+        (1_000_003, 64, 0, 3, [(0, 333312), (333312, 666688), (666688, 1_000_003)]),
+        (1_000_003, 64, 5, 2, [(0, 499973), (499973, 1_000_003)]),  # 5 + 64 * 7812, 28 below the middle
+        (1000, 512, 100, 2, [(0, 612), (612, 1000)]),  # the cut nearest the middle
+        (1000, 512, 300, 4, [(0, 300), (300, 812), (812, 1000)]),  # cuts fall together: fewer ranges
+        (1000, 4096, 2000, 4, [(0, 1000)]),  # no cut point inside: one range, in the calling thread
+    ],
+)
+def test_ranges_are_contiguous_cut_at_the_grain_and_cover_everything(monkeypatch, total, grain, phase, threads, want):
+    with_threads(monkeypatch, threads)
     seen: list[tuple[int, int]] = []
     lock = threading.Lock()
 
@@ -112,11 +115,8 @@ def test_ranges_are_contiguous_grain_aligned_and_cover_everything(monkeypatch):
         with lock:
             seen.append((start, stop))
 
-    assert parallel.run_split(work, 1_000_003, grain=64, min_part=1000) == 3
-    seen.sort()
-    assert seen[0][0] == 0 and seen[-1][1] == 1_000_003
-    assert all(a[1] == b[0] for a, b in zip(seen, seen[1:], strict=False))
-    assert all(start % 64 == 0 for start, _ in seen)
+    assert parallel.run_split(work, total, grain=grain, min_part=100, phase=phase) == len(want)
+    assert sorted(seen) == want
 
 
 def test_a_failing_range_is_raised_after_every_range_finished(monkeypatch):

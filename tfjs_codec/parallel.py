@@ -101,19 +101,21 @@ def _pool(workers: int) -> Executor:
         return _POOL[2]
 
 
-def run_split(work: Callable[[int, int], None], total: int, *, grain: int, min_part: int) -> int:
+def run_split(work: Callable[[int, int], None], total: int, *, grain: int, min_part: int, phase: int = 0) -> int:
     """Call ``work(start, stop)`` over contiguous ranges that cover ``range(total)``, concurrently.
 
-    The ranges are disjoint and, but for the last, multiples of ``grain`` long;
-    there are at most :func:`threads` of them and each holds at least
-    ``min_part`` elements, so small totals run in one call in the calling
-    thread. ``work`` must only write what its range owns.
+    The ranges are disjoint; each but the first starts at ``phase`` plus a
+    multiple of ``grain``; there are at most :func:`threads` of them, cut as
+    evenly as the grain allows, and a total under twice ``min_part`` (or with
+    no cut point inside) runs in one call in the calling thread. ``work`` must
+    only write what its range owns.
 
     Args:
         work: called once per range, from the calling thread and pool workers.
         total: the number of elements to cover.
-        grain: ranges start at multiples of this.
+        grain: ranges start at ``phase`` plus multiples of this.
         min_part: the fewest elements worth a range of their own.
+        phase: the offset of the cut points (``0 <= phase < grain``).
 
     Returns:
         The number of ranges used.
@@ -123,10 +125,16 @@ def run_split(work: Callable[[int, int], None], total: int, *, grain: int, min_p
             finished (nothing writes after this returns or raises).
     """
     parts = min(threads(), total // max(min_part, 1)) if total > 0 else 1
+    bounds = [0]
+    for i in range(1, parts):  # the cut point nearest an even share
+        cut = phase + (total * i // parts - phase + grain // 2) // grain * grain
+        if bounds[-1] < cut < total:
+            bounds.append(cut)
+    bounds.append(total)
+    parts = len(bounds) - 1
     if parts <= 1:
         work(0, total)
         return 1
-    bounds = [0] + [(total * i // parts) // grain * grain for i in range(1, parts)] + [total]
     pool = _pool(parts - 1)
     futures: list[Future[None]] = []
     inline: list[tuple[int, int]] = []

@@ -66,7 +66,10 @@ RANGE_CHUNK = 1 << 17
 #: Decoded outputs of at least this many bytes are gathered in ranges split over
 #: threads (:mod:`tfjs_codec.parallel`), each range at least half of it; so are the
 #: range scan of data this large and the quantization of each chunk.
-PARALLEL_MIN_BYTES = 4 << 20
+PARALLEL_MIN_BYTES = 1 << 20
+
+#: Transparent huge page size (x86-64, arm64 with 4 KiB pages): where a split decode cuts its output.
+HUGE_PAGE = 2 << 20
 
 #: Fewest elements per range when the quantization arithmetic of a chunk is split.
 ARITH_MIN_PART = 1 << 18
@@ -419,7 +422,11 @@ def _gather(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
     def part(start: int, stop: int) -> None:
         _gather_steps(table, index[start:stop], out[start:stop])
 
-    run_split(part, index.size, grain=DECODE_CHUNK, min_part=PARALLEL_MIN_BYTES // (2 * out.itemsize))
+    # ranges start at huge-page boundaries of the output: two threads first-touching
+    # the same 2 MiB page both allocate and zero one, and one of them is thrown away
+    grain = HUGE_PAGE // out.itemsize
+    phase = (-out.ctypes.data % HUGE_PAGE) // out.itemsize
+    run_split(part, index.size, grain=grain, min_part=PARALLEL_MIN_BYTES // (2 * out.itemsize), phase=phase)
 
 
 def _gather_steps(table: np.ndarray, index: np.ndarray, out: np.ndarray) -> None:
