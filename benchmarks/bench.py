@@ -680,7 +680,8 @@ ANALYSIS = """
 
 Profiled with cProfile and small timing experiments (2-core VMs); the figures quoted
 in the float32 and "open" points are from the quiet machine of an earlier run, the
-tables above are this run's.
+tables above are this run's. This run was made while the machine was otherwise idle
+(load average 1.1 before it started, 1.0 after: the benchmark itself).
 
 - **load+read float32 (target <= 1.3x the in-RAM pass).** Every weight is a zero-copy
   view, straddling or not (the contiguous mapping: one reserved address range, each
@@ -698,62 +699,85 @@ tables above are this run's.
   cache, which this kernel and file system do not give to a private mapping. The
   fallback (per-shard maps, straddling weights copied) is 4-5x slower, as the issue
   predicted; reading into memory (`mmap=False`) is slower still.
-- **load + read uint8 / uint16 / float16 (>= 3x tensorflowjs): missed.** A quantized
-  weight is decoded in one pass over its output: `np.take` from a table whose every
-  entry is the reference's own double expression (`q * scale + min`, rounded once to
-  float32; `Math.round` and the Int32Array store for int32 weights), in cache-sized
-  steps written straight into the output. uint8 codes are gathered two at a time
-  (their uint16 view indexes a 65,536-entry table of code pairs, 8-byte entries: half
-  the gathers); uint16 and float16 one at a time (a pair table would need 2^32
-  entries). The outputs are carved from 64 MiB anonymous mappings with transparent
-  huge pages requested, so they do not depend on the allocator's state (the 'dirty
-  process' rows). The profile table shows what is left, step by step: (1) the gathers
-  themselves: numpy's fastest gather costs about 1-1.5 ns per element here (an index
+- **load + read uint8 / uint16 / float16 (>= 3x tensorflowjs): missed** (1.8-2.8x in
+  this run). A quantized weight is decoded in one pass over its output: `np.take` from
+  a table whose every entry is the reference's own double expression (`q * scale +
+  min`, rounded once to float32; `Math.round` and the Int32Array store for int32
+  weights), in cache-sized steps written straight into the output. uint8 codes are
+  gathered two at a time (their uint16 view indexes a 65,536-entry table of code
+  pairs, 8-byte entries: half the gathers); uint16 and float16 one at a time (a pair
+  table would need 2^32 entries). The outputs are carved from 64 MiB anonymous
+  mappings with transparent huge pages requested, so they do not depend on the
+  allocator's state (the 'dirty process' rows). A weight of 1 MiB of output or more
+  is decoded by two threads (`tfjs_codec/parallel.py`: `np.take` releases the GIL),
+  each writing its own contiguous range, so the result is the one-thread result bit
+  for bit. The ranges are cut at 2 MiB boundaries of the output: cut anywhere, both
+  threads first-touch the same huge page, both allocate and zero one, and the split
+  measured no faster than one thread. What the second core gives, measured on this
+  machine while it was quiet: a single 64 Mi-element decode split in halves runs
+  1.65-1.9x faster (wall; CPU time +5-10%), and the first write of 256 MiB of fresh
+  memory in halves 1.7-1.8x; but the model's weights are 4 MB kernels, and per kernel the
+  split gains only 1.1-1.35x ('tc in 1 thread' rows: uint8 1.66x -> 1.85x against
+  tensorflowjs, uint16 1.55x -> 1.84x, float16 2.08x -> 2.77x). Each split hands a
+  range to the pool thread and waits for it: waking a thread parked on the other
+  (idle) core costs 60-100 us here and the round trip ~100 us (median; 150 us at the
+  90th percentile), against 0.5-1 ms of work per half kernel; and page faults split
+  per kernel (two huge pages each) measured no faster than in one thread. A thread
+  kept spinning between weights (no parking) gave no consistent gain (-5% to +15%). The read of each
+  weight (the in-RAM pass) stays in the caller's thread, as it does in
+  tensorflowjs. The profile table shows the steps, each timed alone (the decode and
+  the first write with two threads, the codes read in one): (1) the gathers: numpy's
+  fastest gather costs about 1-1.5 ns per element and thread here (an index
   conversion and a copy per element); the alternatives measured are slower: fancy
   indexing (allocates its result, ~2x), the float64 expression per element (two
   passes: ~1.5x), a 256-entry table for uint8 (~1.4x), numpy's float16 cast (not
   vectorised in this numpy: ~2x). (2) the first write of fresh output memory: the
   kernel zeroes every page it hands out; huge pages cut the faults from 64,000 to 125
-  but not the zeroing of 250 MiB; pre-faulting (`MADV_POPULATE_WRITE`, `MAP_POPULATE`)
-  moves that cost rather than removing it (no gain measured in CPU time). (3)
-  reading the stored codes out of the page cache, and (4) the read itself, which
-  tensorflowjs pays too. tensorflowjs' own path is a few vectorized numpy passes
-  (`(q * scale + min).astype(float32)`, or the float16 cast) over memory it also
-  gets fresh, so the ratio is bounded by its time over the sum of (1)-(4): 1.4-1.8x
-  in this run (last row of the profile), and the measured ratios (1.8-2x wall,
-  1.6-2.4x CPU time) sit at that bound. Going further needs a fused, compiled
-  decode-and-read or the second core (a decode split over two threads could halve
-  (1) and (2) on an idle machine; on this one both cores are busy with other agents'
-  work, and numpy is the only runtime dependency). The figures also depend on what
-  the process freed just before: right after a case that returns hundreds of MiB to
-  the kernel, the next load's fresh pages cost more (up to 2x here, in either
-  library); the benchmark therefore times the loads against tensorflowjs in a round
-  of their own ('load + read' rows) and shows the same loads amid the other cases
-  and after the dirty-process allocation as separate rows. The arena's own blocks do
-  not depend on the allocator's state (the dirty-process rows are within the noise
-  of the 'load + read' rows for uint8 and float16).
-- **save uint8, random and constant weights (>= 2x tensorflowjs, fsync off in both).**
+  but not the zeroing of 250 MiB; pre-faulting (`MADV_POPULATE_WRITE`,
+  `MAP_POPULATE`) moves that cost rather than removing it. (3) reading the stored
+  codes out of the page cache, and (4) the read itself, which tensorflowjs pays too.
+  tensorflowjs' own path is a few vectorized numpy passes (`(q * scale +
+  min).astype(float32)`, or the float16 cast) over memory it also gets fresh, in one
+  thread. Going further needs a fused, compiled decode-and-read (numpy is the only
+  runtime dependency) or weights large enough for the split to pay (a model of a few
+  big tensors gets nearer 2x from the second core than this one of 4 MB kernels). The
+  figures also depend on what the process freed just before: right after a case that
+  returns hundreds of MiB to the kernel, the next load's fresh pages cost more (up to
+  2x here, in either library); the benchmark therefore times the loads against
+  tensorflowjs in a round of their own ('load + read' rows) and shows the same loads
+  amid the other cases and after the dirty-process allocation as separate rows.
+  `TFJS_CODEC_THREADS=1` gives the one-thread figures; on a machine whose cores are
+  all busy the second thread has no core to run on and the split gains nothing (the
+  measurements made while other agents loaded this machine: no gain, at times a loss).
+- **save uint8, random and constant weights (>= 2x tensorflowjs, fsync off in both):
+  met for random weights (2.06x), at the bound for constant ones (1.92x in this run).**
   The value range that the parameters need anyway decides two shortcuts that give the
   reference's bytes with less work: a constant tensor (min == max) is all zero codes,
   written from one shared read-only buffer without any arithmetic; otherwise the
   clip is skipped when the range proves it changes no code (the code expression is
   monotonic: the extreme values must get the codes of the clip bounds), leaving
   three float64 passes per 64 Ki-element step that stays in cache (subtract with the
-  widening, divide, round with the narrowing store) instead of six over 8 MiB
-  chunks; min and max are taken in one pass over cache-sized pieces; the float16
-  overflow count is skipped when the range shows no value beyond +-65520. What is
-  left in a random save is mostly the float64 division (the hardware's divide
-  throughput); multiplying by the reciprocal would be faster but changes the last
-  bit of some quotients, which flips codes that sit on .5, so the reference's bytes
-  need the division. A constant save is the range scan plus the write of the codes.
-  In this run the constant save meets the target (2.1x) and the random one does not
-  (1.3x wall, 1.5x CPU time; earlier runs on the same day, with the cases in a fixed
-  order, gave 1.8-2.3x: the write phase is the noisiest part of a run on this shared
-  machine, since every case also waits for the disk). With tc's fsync on, the
-  atomic-commit protocol's fsyncs come on top (the rows 'tc fsyncs').
+  widening, divide, round with the narrowing store). The range scan (min and max of
+  each 128 Ki-element piece) and the arithmetic of each 1 Mi-element chunk are split
+  over two threads, each writing its own pieces, combined in the same order: the
+  same bytes in any number of threads. The random save went from 1.37x in one thread
+  to 2.06x ('tc in 1 thread' row, same run). Multiplying by the reciprocal instead of
+  the division would be faster but changes the last bit of some quotients, which
+  flips codes that sit on .5, so the reference's bytes need the division. A constant
+  save is the range scan plus the write of the codes (the writing itself, file
+  creation and `write` of 62.5 MiB, is most of it): 1.92x in this run, 2.04x and
+  2.14x in the two previous full runs on the same day. With tc's fsync on, the
+  atomic-commit protocol's fsyncs come on top (the rows 'tc fsyncs'). The fsync thread
+  of the commit: handing each shard to it (`SimpleQueue.put` in a profile) costs ~50
+  us per shard, 3 ms per 63-shard save, measured on the quiet machine (closing each
+  file in the writing thread instead: 1 ms), and the whole write took the same time
+  either way (within the noise): real but about 1% of a save, and the thread is what
+  overlaps the fsyncs when they are on.
 - **float32 (load >= 8x tensorflowjs, no worse than before).** Unchanged code path:
   every weight a zero-copy view of the mapped shards (see above); the ratio moves
-  with the page-cache state and the machine's load.
+  with the page-cache state and the machine's load (7.9x in the 'load + read' round
+  of this run, 8.9x amid the other cases; tc's own time fell with the quiet machine,
+  tensorflowjs' fell more).
 - **open + read one weight (< 5 ms at 1 GiB, constant).** Mapping and reading are lazy
   (only the weight's one or two shards are mapped), and opening no longer reads every
   shard's first bytes (gzip sniffing is skipped when the raw sizes match the manifest)
@@ -848,7 +872,8 @@ def profile(r: dict[str, float]) -> list[str]:
         "",
         "## Profile of a quantized load + read",
         "",
-        "Each step timed on its own in the same alternating run (the whole 250 MiB model):",
+        "Each step timed on its own in the same alternating run (the whole 250 MiB model; the decode and the "
+        "first write split over the threads per kernel, as a load splits them; the codes read in one thread):",
         "",
         "| step | " + " | ".join(QUANTIZED) + " |",
         "|---|" + "---|" * len(QUANTIZED),
@@ -895,9 +920,10 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
             "",
         ]
     lines += [
-        "**This machine is shared**: while this ran, other agents were running test suites on the same 2 cores, "
-        "so absolute times are noisy and inflated. Only ratios between cases of one run, measured alternating "
-        "round by round in the same process (tensorflowjs in a worker process driven in step), are meaningful.",
+        "**This machine is shared**: other agents run test suites on the same 2 cores at times (the analysis "
+        "below says how loaded it was during this run), so absolute times can be noisy and inflated. Only ratios "
+        "between cases of one run, measured alternating round by round in the same process (tensorflowjs in a "
+        "worker process driven in step), are meaningful.",
         "",
     ]
     lines += versus(r, have_ref)
@@ -970,7 +996,7 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
         f"quantization chunk ({(2 * SHARD + 8 * (1 << 20)) / MIB:.0f} MiB). Mapped pages are page cache, not heap, "
         "and are not counted. The decoded outputs of quantized loads (the model's size) live in the arena's "
         "anonymous mappings, which tracemalloc does not see either: their rows show the temporaries alone "
-        "(the decode tables and one cache-sized index step).",
+        "(the decode tables and one cache-sized index step per thread).",
         "",
         "## Scaling (float32, 4 MiB shards)",
         "",
