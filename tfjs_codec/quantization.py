@@ -16,7 +16,10 @@ uint16, each entry the two decoded 4-byte values: one 8-byte gather per two
 elements); 65536 entries for uint16 (small weights evaluate the expression per
 element instead of building the table); one shared 65536-entry table for
 float16 (about twice as fast as numpy's float16 cast). Gathers run in
-cache-sized pieces straight into the output array.
+cache-sized pieces straight into the output array; an output of
+:data:`PARALLEL_MIN_BYTES` or more is cut at huge-page boundaries into ranges
+gathered by several threads (:mod:`tfjs_codec.parallel`), each the same numpy
+call as in one thread, so the result does not depend on the thread count.
 
 Quantization follows ``tensorflowjs.quantization.quantize_weights`` 4.22 as it
 runs under numpy 2, where the float32 data promote to float64 (NEP 50):
