@@ -44,10 +44,7 @@ how to add a layer class and how the export half attaches.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 try:
     import torch as _torch  # noqa: F401
@@ -61,48 +58,18 @@ from .module import TfjsModule, save_module, to_module
 from .state import save_state_dict, state_dict
 from .teachable import TeachableMeta, teachable_meta
 
+if TYPE_CHECKING:
+    from .exporter import export
 
-def export(
-    out: str | os.PathLike[str],
-    module: _torch.nn.Module,
-    example_input: _torch.Tensor | tuple[_torch.Tensor, ...],
-    *,
-    quantize: Any = None,
-    shard_size: int | None = None,
-    ml5: Mapping[str, Any] | None = None,
-    labels: Sequence[str] | None = None,
-    channels_last: bool = True,
-    verify: bool = True,
-) -> Path:
-    """Write a torch module as a TensorFlow.js layers model (``model.json`` + shards).
 
-    Imported on first use (tracing pulls in torch.fx); the arguments, layouts and
-    checks are those of :func:`tfjs_codec.torch.exporter.export`.
+def __getattr__(name: str) -> Any:
+    # ``export`` is imported on first use: tracing pulls in torch.fx, which ``to_module`` never needs.
+    if name == "export":
+        from .exporter import export
 
-    Args:
-        out: the directory to write, or the ``.json`` path.
-        module: the module (run in eval mode).
-        example_input: a tensor or a tuple of tensors, in the module's layout.
-        quantize: as :func:`tfjs_codec.save`.
-        shard_size: bytes per weight shard.
-        ml5: write ml5's ``model_meta.json`` (``{task, inputs, labels | outputs}``).
-        labels: write Teachable Machine's image ``metadata.json``.
-        channels_last: image inputs / outputs channels-last (tfjs' layout).
-        verify: rebuild the result with :func:`to_module` and compare with torch.
+        return export
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Returns:
-        The path of the written ``model.json``.
-
-    Raises:
-        TfjsFormatError: an operation with no exact tfjs form (naming the node), or a failed self-check.
-        ValueError: malformed ``ml5`` / ``labels`` arguments.
-    """
-    from .exporter import export as _export
-
-    return _export(
-        out, module, example_input, quantize=quantize, shard_size=shard_size, ml5=ml5, labels=labels,
-        channels_last=channels_last, verify=verify,
-    )
 
 __all__ = [
     "Ml5Meta",

@@ -6,8 +6,8 @@ calls) and run once on the example input, so every node's concrete output
 export function of its module's registry entry (``attach_export`` in the family
 files: :mod:`tfjs_codec.torch.conv`...), function (:data:`FUNCTIONS`) or
 tensor method (:data:`METHODS`), which adds Keras layers to a
-:class:`~tfjs_codec.torch.export.graph.KerasGraph` and returns the node's
-:class:`~tfjs_codec.torch.export.graph.Value`.
+:class:`~tfjs_codec.torch.exporter.graph.KerasGraph` and returns the node's
+:class:`~tfjs_codec.torch.exporter.graph.Value`.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Each handler adds the Keras layers that compute what the torch call computes
 (exactly, up to float rounding) or refuses with the reason. Module calls
-(``nn.Conv2d``...) are in :mod:`tfjs_codec.torch.export.modules`; both share the
-helpers here.
+(``nn.Conv2d``...) are the export halves of the layer registry's entries, in the
+family files (:mod:`tfjs_codec.torch.conv`, ...); both share the helpers here.
 """
 
 from __future__ import annotations
