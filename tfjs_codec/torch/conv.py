@@ -30,6 +30,7 @@ from .registry import (
     maybe_param,
     param,
     register,
+    same_pad,
     same_pads,
     to_cf,
     to_cl,
@@ -277,7 +278,6 @@ def _export_conv(ex: Any, call: Any) -> Any:
     alike for this input size, else ZeroPadding2D + 'valid'.
     """
     from .exporter.graph import GLOROT, Value, channels_last
-    from .exporter.ops import same_pads as tf_same_pads
     from .exporter.ops import zero_pad
 
     m, x = call.module, call.tensor()
@@ -305,7 +305,7 @@ def _export_conv(ex: Any, call: Any) -> Any:
         pads = [(dd * (kk - 1) // 2, dd * (kk - 1) - dd * (kk - 1) // 2) for kk, dd in zip(k, d, strict=True)]
     else:
         pads = [(int(p), int(p)) for p in m.padding]
-    tf_same = [tf_same_pads(n, kk, ss, dd) for n, kk, ss, dd in zip(x.shape[2:], k, s, d, strict=True)]
+    tf_same = [same_pad(n, kk, ss, dd) for n, kk, ss, dd in zip(x.shape[2:], k, s, d, strict=True)]
     x = call.graph.layout(x, channels_last(x.rank), call.base)
     if all(p == (0, 0) for p in pads):
         padding = "valid"

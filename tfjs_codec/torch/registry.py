@@ -233,13 +233,18 @@ def to_cl(x: torch.Tensor) -> torch.Tensor:
     return x.movedim(1, -1)
 
 
+def same_pad(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
+    """TensorFlow's "same" padding of one axis, (before, after): the odd one goes at the end.
+
+    The one copy of this rule for layers, graph ops and the exporter.
+    """
+    total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
 def same_pads(sizes: Sequence[int], kernel: Sequence[int], strides: Sequence[int], dilation: Sequence[int]) -> list[int]:
     """F.pad arguments (last dim first) for TensorFlow's "same" padding (extra at the end)."""
-    pads: list[tuple[int, int]] = []
-    for n, k, s, d in zip(sizes, kernel, strides, dilation, strict=False):
-        eff = (k - 1) * d + 1
-        total = max((math.ceil(n / s) - 1) * s + eff - n, 0)
-        pads.append((total // 2, total - total // 2))
+    pads = [same_pad(n, k, s, d) for n, k, s, d in zip(sizes, kernel, strides, dilation, strict=False)]
     flat: list[int] = []
     for before, after in reversed(pads):
         flat += [before, after]

@@ -16,12 +16,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..registry import same_pad
 from .engine import FUNCTIONS, METHODS, Call, Exporter
 from .graph import Value, channels_last, identity
 
 __all__ = [
     "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "distinct", "elu", "gelu", "global_pool", "hardsigmoid",
-    "hardswish", "hardtanh", "leaky_relu", "pad_spatial", "pool", "rescale", "reshape_to", "same_pads",
+    "hardswish", "hardtanh", "leaky_relu", "pad_spatial", "pool", "rescale", "reshape_to",
     "softmax", "softplus", "upsample", "zero_pad",
 ]
 
@@ -70,13 +71,6 @@ def distinct(call: Call, values: list[Value]) -> list[Value]:
         seen.add(v.ref)
         out.append(v)
     return out
-
-
-def same_pads(size: int, k: int, s: int, d: int = 1) -> tuple[int, int]:
-    """TensorFlow's 'same' padding (before, after) for one axis."""
-    eff = (k - 1) * d + 1
-    total = max((math.ceil(size / s) - 1) * s + eff - size, 0)
-    return total // 2, total - total // 2
 
 
 def zero_pad(call: Call, x: Value, pads: Sequence[tuple[int, int]]) -> Value:
@@ -137,7 +131,7 @@ def pool(
         if list(call.out_shape[2:]) != floor:
             raise call.fail("ceil_mode=True makes a partial last window here; Keras pools full windows only (ceil_mode=False)")
     x = call.graph.layout(x, channels_last(x.rank), call.base)
-    same = [same_pads(n, kk, ss) for n, kk, ss in zip(spatial, k, s, strict=False)]
+    same = [same_pad(n, kk, ss) for n, kk, ss in zip(spatial, k, s, strict=False)]
     padding_mode = "valid"
     if any(p):
         if all(sp == (pp, pp) for sp, pp in zip(same, p, strict=False)) and not (op == "avg" and count_include_pad):

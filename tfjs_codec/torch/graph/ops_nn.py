@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..registry import same_pad
 from .registry import Node, register, validator
 
 # --------------------------------------------------------------------------
@@ -139,12 +140,6 @@ def _hw(values: list[int]) -> tuple[int, int]:
     return (values[1], values[2])
 
 
-def _same_pads(size: int, k: int, s: int, d: int) -> tuple[int, int]:
-    out = -(-size // s)
-    total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
 def _pads(
     node: Node, size_hw: tuple[int, int], k_hw: tuple[int, int], s_hw: tuple[int, int], d_hw: tuple[int, int], fmt: str
 ) -> list[tuple[int, int]]:
@@ -153,7 +148,7 @@ def _pads(
     if padding == "VALID":
         return [(0, 0), (0, 0)]
     if padding == "SAME":
-        return [_same_pads(size_hw[i], k_hw[i], s_hw[i], d_hw[i]) for i in range(2)]
+        return [same_pad(size_hw[i], k_hw[i], s_hw[i], d_hw[i]) for i in range(2)]
     if padding == "EXPLICIT":
         ex = node.attr("explicit_paddings")
         dims = (2, 3) if fmt == "NCHW" else (1, 2)
