@@ -12,7 +12,7 @@ CenterCrop / RandomWidth in :mod:`~tfjs_codec.torch.preprocessing`).
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import numpy as np
@@ -199,55 +199,82 @@ def _cropping2d(c: BuildContext) -> TfjsLayer:
     return Lambda(c.name, c.cls, partial(_crop2d_fn, crop=_pairs(c, "cropping", 0), channels_first=data_format(c)))
 
 
-def _source_index(n_in: int, n_out: int, align_corners: bool) -> np.ndarray:
-    """tfjs' resize kernels: the (float64) source coordinate of each output row/column."""
-    align = align_corners and n_out > 1
-    ratio = ((n_in - 1) if align else n_in) / ((n_out - 1) if align else n_out)
-    return ratio * np.arange(n_out, dtype=np.float64)
+def _ratio(old: int, new: int, align: bool) -> float:
+    if align and new > 1:
+        return (old - 1) / (new - 1)
+    return old / new
 
 
-def resize_nhwc(x: torch.Tensor, size: tuple[int, int], *, method: str, align_corners: bool = False) -> torch.Tensor:
-    """tfjs 4.22's ``tf.image.resizeBilinear`` / ``resizeNearestNeighbor`` (``halfPixelCenters`` false).
+@lru_cache(maxsize=256)
+def _bilinear_taps(old: int, new: int, align: bool, half: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(floor index, ceil index, fraction) per output position along one axis."""
+    ratio = _ratio(old, new, align)
+    lo = np.empty(new, dtype=np.int64)
+    hi = np.empty(new, dtype=np.int64)
+    frac = np.empty(new, dtype=np.float64)
+    for r in range(new):
+        src = ratio * (r + 0.5) - 0.5 if half else ratio * r
+        f = max(0, math.floor(src))
+        lo[r], frac[r], hi[r] = f, src - f, min(old - 1, math.ceil(src))
+    return lo, hi, frac
 
-    Source coordinates are ``out_index * in / out`` (``(in - 1) / (out - 1)`` with
-    ``align_corners``), not torch's half-pixel ones; bilinear mixes the floor and ceil
-    pixels, nearest takes the floor (rounds half up with ``align_corners``).
+
+@lru_cache(maxsize=256)
+def _nearest_taps(old: int, new: int, align: bool, half: bool) -> np.ndarray:
+    """Source index per output position along one axis."""
+    ratio = _ratio(old, new, align)
+    out = np.empty(new, dtype=np.int64)
+    for r in range(new):
+        src = ratio * (r + 0.5) if half else ratio * r
+        idx = min(old - 1, math.floor(src + 0.5) if align else math.floor(src))
+        out[r] = max(0, idx) if half else idx
+    return out
+
+
+def resize_nhwc(
+    x: torch.Tensor, size: tuple[int, int], *, method: str, align_corners: bool = False, half_pixel_centers: bool = False
+) -> torch.Tensor:
+    """tfjs 4.22's ``tf.image.resizeBilinear`` / ``resizeNearestNeighbor`` (tfjs-backend-cpu).
+
+    The one copy of these kernels, for the layers (UpSampling2D, Resizing, ...) and the graph
+    ops (ResizeBilinear / ResizeNearestNeighbor). Source coordinates are computed in float64:
+    ``out_index * in / out`` (``(in - 1) / (out - 1)`` with ``align_corners`` when the output
+    has more than one pixel; with ``half_pixel_centers`` bilinear ``(r + 0.5) * ratio - 0.5``,
+    nearest ``(r + 0.5) * ratio``), clamped into the image; bilinear mixes the floor and ceil
+    pixels (rows of column-interpolated values, as tfjs), nearest takes the floor (rounds half
+    up with ``align_corners``). Not torch's coordinates.
 
     Args:
-        x: an (N, H, W, C) or (H, W, C) tensor.
+        x: an (N, H, W, C) or (H, W, C) floating-point tensor.
         size: the output (height, width).
         method: ``bilinear`` or ``nearest``.
         align_corners: tfjs' ``alignCorners``.
+        half_pixel_centers: tfjs' ``halfPixelCenters``.
 
     Returns:
         The resized tensor, same rank.
     """
     if x.dim() == 3:
-        return resize_nhwc(x.unsqueeze(0), size, method=method, align_corners=align_corners)[0]
-    h_in, w_in = x.shape[1], x.shape[2]
-    rows = _source_index(h_in, size[0], align_corners)
-    cols = _source_index(w_in, size[1], align_corners)
+        return resize_nhwc(
+            x.unsqueeze(0), size, method=method, align_corners=align_corners, half_pixel_centers=half_pixel_centers
+        )[0]
+    h_in, w_in = int(x.shape[1]), int(x.shape[2])
+    dev = x.device
     if method == "nearest":
-        pick = (lambda s: np.floor(s + 0.5)) if align_corners else np.floor
-        r = torch.from_numpy(np.minimum(h_in - 1, pick(rows)).astype(np.int64)).to(x.device)
-        q = torch.from_numpy(np.minimum(w_in - 1, pick(cols)).astype(np.int64)).to(x.device)
-        return x.index_select(1, r).index_select(2, q)
-    r0 = np.maximum(0, np.floor(rows))
-    c0 = np.maximum(0, np.floor(cols))
-    r1 = np.minimum(h_in - 1, np.ceil(rows))
-    c1 = np.minimum(w_in - 1, np.ceil(cols))
-
-    def idx(a: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(a.astype(np.int64)).to(x.device)
-
-    rf = torch.from_numpy((rows - r0).astype(np.float32)).to(x).reshape(1, -1, 1, 1)
-    cf = torch.from_numpy((cols - c0).astype(np.float32)).to(x).reshape(1, 1, -1, 1)
-    top, bottom = x.index_select(1, idx(r0)), x.index_select(1, idx(r1))
-    tl, tr = top.index_select(2, idx(c0)), top.index_select(2, idx(c1))
-    bl, br = bottom.index_select(2, idx(c0)), bottom.index_select(2, idx(c1))
-    t = tl + (tr - tl) * cf
-    b = bl + (br - bl) * cf
-    return t + (b - t) * rf
+        rows = torch.from_numpy(_nearest_taps(h_in, size[0], align_corners, half_pixel_centers)).to(dev)
+        cols = torch.from_numpy(_nearest_taps(w_in, size[1], align_corners, half_pixel_centers)).to(dev)
+        return x.index_select(1, rows).index_select(2, cols)
+    r0, r1, rf = _bilinear_taps(h_in, size[0], align_corners, half_pixel_centers)
+    c0, c1, cf = _bilinear_taps(w_in, size[1], align_corners, half_pixel_centers)
+    rowf = torch.from_numpy(rf.astype(np.float32)).to(x).reshape(1, -1, 1, 1)
+    colf = torch.from_numpy(cf.astype(np.float32)).to(x).reshape(1, 1, -1, 1)
+    top, bottom = x.index_select(1, torch.from_numpy(r0).to(dev)), x.index_select(1, torch.from_numpy(r1).to(dev))
+    cl, cr = torch.from_numpy(c0).to(dev), torch.from_numpy(c1).to(dev)
+    tl, tr = top.index_select(2, cl), top.index_select(2, cr)
+    bl, br = bottom.index_select(2, cl), bottom.index_select(2, cr)
+    t = tl + (tr - tl) * colf
+    b = bl + (br - bl) * colf
+    return t + (b - t) * rowf
 
 
 def _upsample_fn(x: torch.Tensor, *, size: tuple[int, int], method: str, channels_first: bool) -> torch.Tensor:
