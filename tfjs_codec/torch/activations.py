@@ -37,6 +37,11 @@ def linear(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+#: SELU's constants as tfjs spells them (its selu kernel and AlphaDropout).
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
 def _relu6(x: torch.Tensor) -> torch.Tensor:
     return torch.clamp(x, 0.0, 6.0)
 

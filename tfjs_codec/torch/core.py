@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import TfjsFormatError
-from .activations import linear
+from .activations import SELU_ALPHA, SELU_SCALE, linear
 from .masks import attach_mask, mask_of, passes_mask
 from .registry import (
     ActivationFn,
@@ -177,9 +177,6 @@ class GaussianDropout(TfjsLayer):
         return x * (1 + torch.randn_like(x) * math.sqrt(self.rate / (1 - self.rate)))
 
 
-#: SELU's constants, as tfjs' AlphaDropout spells them.
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
 
 
 @passes_mask
@@ -197,7 +194,7 @@ class AlphaDropout(TfjsLayer):
             return x
         shape = self.noise_shape or tuple(x.shape)
         kept = (torch.rand(shape, device=x.device) >= self.rate).to(x.dtype)
-        alpha_p = -_SELU_ALPHA * _SELU_SCALE
+        alpha_p = -SELU_ALPHA * SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
         b = -a * alpha_p * self.rate
         return (x * kept + (1 - kept) * alpha_p) * a + b

@@ -25,14 +25,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ..activations import SELU_ALPHA, SELU_SCALE
 from ..registry import same_pad
 from .registry import Node, register, validator
 
 # --------------------------------------------------------------------------
 # activations
 
-_SELU_ALPHA = 1.6732632423543772848170429916717
-_SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
@@ -88,7 +87,7 @@ def _elu(node: Node, x: torch.Tensor) -> torch.Tensor:
 
 @register("Selu")
 def _selu(node: Node, x: torch.Tensor) -> torch.Tensor:
-    return torch.where(x > 0, _SELU_SCALE * x, (_SELU_SCALE * _SELU_ALPHA) * (torch.exp(x) - 1))
+    return torch.where(x > 0, SELU_SCALE * x, (SELU_SCALE * SELU_ALPHA) * (torch.exp(x) - 1))
 
 
 @register("Sigmoid")
