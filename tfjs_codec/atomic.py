@@ -26,8 +26,10 @@ TEMP_SUFFIX = ".tmp"
 
 
 def temp_path(directory: Path, label: str) -> Path:
-    """A new temporary file name in ``directory``: ``TEMP_PREFIX`` + random token + ``label`` + ``TEMP_SUFFIX``."""
-    return directory / f"{TEMP_PREFIX}{os.urandom(4).hex()}-{label}{TEMP_SUFFIX}"
+    """A new temporary file name in ``directory``: ``TEMP_PREFIX`` + ``p`` + this process's id + a
+    random token + ``label`` + ``TEMP_SUFFIX``. The process id tells another writer's cleanup that
+    the file is still being written (:func:`tfjs_codec.dirlock.temp_owner_alive`)."""
+    return directory / f"{TEMP_PREFIX}p{os.getpid()}-{os.urandom(4).hex()}-{label}{TEMP_SUFFIX}"
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

@@ -15,6 +15,14 @@ one complete, never a mix:
    the old shards no manifest in the directory names any more, and leftovers of
    interrupted saves that no manifest names.
 
+Steps 2 to 4 run under the directory's save lock (:mod:`tfjs_codec.dirlock`),
+so saves into one directory commit one at a time: another save's cleanup never
+sees a shard this one has renamed into place before its manifest names it, the
+old shards are read from the manifest as it is when this save commits, and the
+last save to commit wins whole. Step 1, the long one, runs in parallel; its
+temporary files carry the process id, and no cleanup removes those of a live
+process.
+
 A failure before step 3 removes what this save created. Saving over files that
 are currently mapped works: existing files are never written in place.
 """
@@ -30,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .atomic import fsync_dir, temp_path, write_atomic
+from .dirlock import DEFAULT_LOCK_TIMEOUT, directory_lock
 from .errors import TfjsFormatWarning
 from .leftovers import manifest_paths, stale, unfresh
 from .manifest import check_path
@@ -135,6 +144,8 @@ def commit(
     write_shards: Callable[[OpenShard], None],
     render: Callable[[Sequence[Sequence[str]]], bytes],
     sidecars: Mapping[str, bytes],
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> None:
     """Write a model into ``manifest_path``'s directory with the protocol above.
 
@@ -145,9 +156,12 @@ def commit(
         write_shards: writes every shard's bytes through the ``open_shard`` it is given.
         render: the manifest's bytes for the final shard paths.
         sidecars: files to write next to the manifest (when their bytes differ).
+        lock_timeout: seconds to wait for another save of the directory to commit.
 
     Raises:
         OSError: the directory cannot be written; the previous model is intact.
+        TimeoutError: (an OSError) another save held the directory's lock for
+            longer than ``lock_timeout``; nothing of this save is left behind.
     """
     directory = manifest_path.parent
     token = os.urandom(4).hex()
@@ -163,7 +177,6 @@ def commit(
         sinks.append(_FileSink(temp))
         return sinks[-1]
 
-    old = _old_shards(manifest_path)
     committed = False
     try:
         try:
@@ -177,28 +190,33 @@ def commit(
             raise
         for sink in sinks:  # every shard durable (and closed) before any rename
             sink.wait()
-        for gi, group_paths in enumerate(paths):
-            for si, want in enumerate(group_paths):
-                temp = shard_temps[(gi, si)]
-                rel = check_path(want)
-                target = directory / rel
-                if target.exists():
-                    if _same_file_bytes(temp, target):
-                        temp.unlink()
-                        continue
-                    rel = _fresh_name(directory, rel)
-                    group_paths[si] = rel
+        with directory_lock(directory, timeout=lock_timeout):
+            old = _old_shards(manifest_path)  # as it is now: another save may have committed meanwhile
+            for gi, group_paths in enumerate(paths):
+                for si, want in enumerate(group_paths):
+                    temp = shard_temps[(gi, si)]
+                    rel = check_path(want)
                     target = directory / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(temp, target)
-                created.append(target)
-        write_atomic(manifest_path, render(paths), sync_dir=False)
-        committed = True  # from here on the new shards are the model: never remove them
-        for name, data in sidecars.items():
-            target = directory / name
-            if not (target.is_file() and target.read_bytes() == data):
-                write_atomic(target, data, sync_dir=False)
-        fsync_dir(directory)
+                    if target.exists():
+                        if _same_file_bytes(temp, target):
+                            temp.unlink()
+                            continue
+                        rel = _fresh_name(directory, rel)
+                        group_paths[si] = rel
+                        target = directory / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.rename(temp, target)
+                    created.append(target)
+            write_atomic(manifest_path, render(paths), sync_dir=False)
+            committed = True  # from here on the new shards are the model: never remove them
+            for name, data in sidecars.items():
+                target = directory / name
+                if not (target.is_file() and target.read_bytes() == data):
+                    write_atomic(target, data, sync_dir=False)
+            fsync_dir(directory)
+            keep = {check_path(p) for group_paths in paths for p in group_paths}
+            for path in stale(directory, manifest_path.name, old, keep):
+                _remove_quietly(path)
     except BaseException:
         for path in temps + ([] if committed else created):
             try:
@@ -206,9 +224,6 @@ def commit(
             except OSError:
                 pass
         raise
-    keep = {check_path(p) for group_paths in paths for p in group_paths}
-    for path in stale(directory, manifest_path.name, old, keep):
-        _remove_quietly(path)
 
 
 def _remove_quietly(path: Path) -> None:

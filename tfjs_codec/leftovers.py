@@ -10,7 +10,8 @@ so two models sharing a directory, or a shard, never break each other. When a
 JSON file of the directory cannot be judged (unreadable, or over the manifest
 size limit), only this package's temporary files are touched.
 
-Leftovers are, besides temporary files (``.tfjs_codec-*.tmp``), regular files
+Leftovers are, besides temporary files (``.tfjs_codec-*.tmp``) of processes that
+are no longer running (a live writer's are its work in progress), regular files
 not named by any manifest whose name is one a save of this model could have
 written: converter-style shard names (``group1-shard1of2.bin``), names with
 the fresh suffix a save gives a shard whose name is taken by other bytes
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from .atomic import TEMP_PREFIX, TEMP_SUFFIX
+from .dirlock import temp_owner_alive
 from .errors import TfjsFormatError
 from .gzipped import read_manifest_bytes
 from .manifest import check_path, parse_manifest, parse_model_json
@@ -116,7 +118,8 @@ def leftovers(
     for entry in sorted(directory.iterdir()):
         name = entry.name
         if _TEMP_RE.match(name):
-            found.append(entry)
+            if not temp_owner_alive(name):
+                found.append(entry)
         elif (
             isinstance(elsewhere, set)
             and name not in names

@@ -22,6 +22,7 @@ import numpy as np
 from ._version import __version__
 from .arguments import check_arg, check_path
 from .commit import OpenShard, commit
+from .dirlock import DEFAULT_LOCK_TIMEOUT
 from .dtypes import DTYPES, QUANTIZATION_DTYPES, STRING_LENGTH_DTYPE, weight_dtype_of
 from .errors import TfjsFormatError, TfjsFormatWarning
 from .manifest import parse_model_json, stored_nbytes
@@ -29,7 +30,7 @@ from .model import Model
 from .quantization import _warn_float16_overflow, iter_quantized, quantization_metadata
 from .tfjs_format import DEFAULT_SHARD_SIZE, MODEL_JSON, SHARD_NAME
 
-__all__ = ["save", "encode_weights", "QuantizeSpec"]
+__all__ = ["save", "save_document", "encode_weights", "QuantizeSpec"]
 
 QuantizeSpec = Union[None, str, Mapping[str, Union[bool, str, Sequence[str]]]]  # noqa: UP007 (a runtime alias: 3.10 has no `None | str`)
 
@@ -387,6 +388,7 @@ def save(
     quantize: QuantizeSpec = None,
     shard_size: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
 ) -> Path:
     """Write a TensorFlow.js model atomically.
 
@@ -412,6 +414,9 @@ def save(
             left unquantized with a ``TfjsFormatWarning``.
         shard_size: bytes per shard; None keeps ``like``'s layout, or 4 MiB.
         progress: called as ``progress(bytes_done, bytes_total)`` while writing.
+        lock_timeout: seconds to wait while another save commits into the same
+            directory (saves into one directory commit one at a time; see
+            :mod:`tfjs_codec.dirlock`).
 
     Returns:
         The path of the manifest written (of the archive, for an archive).
@@ -419,6 +424,8 @@ def save(
     Raises:
         TfjsFormatError: a weight missing, unknown, or of the wrong shape or dtype.
         OSError: the directory cannot be written; the previous model is intact.
+        TimeoutError: (an OSError) another save of the directory did not finish
+            its commit within ``lock_timeout``; the previous model is intact.
         TypeError: an argument of the wrong type (``tc.save(weights, "out")``).
         ValueError: an unknown quantization dtype or a shard_size that is not positive.
 
@@ -438,36 +445,98 @@ def save(
 
         return save_archive(
             out,
-            lambda work: save(work, weights, like=like, quantize=quantize, shard_size=shard_size, progress=progress),
+            lambda work: save(
+                work, weights, like=like, quantize=quantize, shard_size=shard_size, progress=progress, lock_timeout=lock_timeout
+            ),
         )
     like_model, opened = _resolve_like(like)
     try:
         groups = _plan(weights, like=like_model, quantize=quantize, shard_size=shard_size)
-        out_path = Path(out)
-        if out_path.suffix == ".json" and not out_path.is_dir():
-            manifest_path = out_path
-        else:
-            manifest_path = out_path / (like_model.path.name if like_model is not None and like_model.path else MODEL_JSON)
-        manifest_path.parent.mkdir(parents=True, exist_ok=True)
+        manifest_path = _manifest_path(out, like_model.path.name if like_model is not None and like_model.path else MODEL_JSON)
 
-        def render(paths: Sequence[Sequence[str]]) -> bytes:
-            for group, final in zip(groups, paths, strict=True):
-                group.paths = list(final)
+        def document(manifest: list[dict[str, Any]]) -> Any:
             if like_model is not None:
-                document: Any = _document_like(like_model, _manifest_of(groups))
-            else:
-                document = {"weightsManifest": _manifest_of(groups), "convertedBy": _generator()}
-            return _manifest_bytes(document, like_model)
-
-        def write_shards(open_shard: OpenShard) -> None:
-            _stream(groups, open_shard, progress)
+                return _document_like(like_model, manifest)
+            return {"weightsManifest": manifest, "convertedBy": _generator()}
 
         sidecars = like_model.sidecars if like_model is not None else {}
-        commit(manifest_path, [list(g.paths) for g in groups], write_shards, render, sidecars)
+        _commit_groups(manifest_path, groups, document, like_model, sidecars, progress, lock_timeout)
         return manifest_path
     finally:
         if opened and like_model is not None:
             like_model.close()
+
+
+def save_document(
+    out: str | os.PathLike[str],
+    weights: Mapping[str, Any],
+    document: Mapping[str, Any],
+    *,
+    sidecars: Mapping[str, bytes] | None = None,
+    quantize: QuantizeSpec = None,
+    shard_size: int | None = None,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+) -> Path:
+    """Write a model whose model.json is ``document`` plus the weights manifest, as :func:`save` does.
+
+    What the exporters use: the topology, format and signature come from them,
+    the weights are written as by ``save`` without ``like`` (one group, shards of
+    ``shard_size``), and the commit is the same (atomic, under the directory's
+    save lock, stale shards removed).
+
+    Args:
+        out: the manifest path or a directory (the file is then ``model.json``).
+        weights: name -> array.
+        document: model.json's keys other than ``weightsManifest``, in order.
+        sidecars: file name -> bytes written next to model.json (``model_meta.json``, ...).
+        quantize: as for :func:`save`.
+        shard_size: as for :func:`save`.
+        lock_timeout: as for :func:`save`.
+
+    Returns:
+        The path of the manifest written.
+
+    Raises:
+        As :func:`save`.
+    """
+    _check_save_args("save_document", weights, quantize, shard_size)
+    groups = _plan(weights, like=None, quantize=quantize, shard_size=shard_size)
+    manifest_path = _manifest_path(out, MODEL_JSON)
+    fixed = {k: v for k, v in document.items() if k != "weightsManifest"}
+    _commit_groups(
+        manifest_path, groups, lambda manifest: {**fixed, "weightsManifest": manifest}, None, sidecars or {}, None, lock_timeout
+    )
+    return manifest_path
+
+
+def _manifest_path(out: str | os.PathLike[str], default_name: str) -> Path:
+    """The manifest file ``out`` names (a ``.json`` path, or ``default_name`` in a directory); its directory made."""
+    out_path = Path(out)
+    manifest_path = out_path if out_path.suffix == ".json" and not out_path.is_dir() else out_path / default_name
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    return manifest_path
+
+
+def _commit_groups(
+    manifest_path: Path,
+    groups: list[_Group],
+    document: Callable[[list[dict[str, Any]]], Any],
+    like: Model | None,
+    sidecars: Mapping[str, bytes],
+    progress: Callable[[int, int], None] | None,
+    lock_timeout: float,
+) -> None:
+    """Stream the planned groups into shards and commit them with ``document(manifest)`` as model.json."""
+
+    def render(paths: Sequence[Sequence[str]]) -> bytes:
+        for group, final in zip(groups, paths, strict=True):
+            group.paths = list(final)
+        return _manifest_bytes(document(_manifest_of(groups)), like)
+
+    def write_shards(open_shard: OpenShard) -> None:
+        _stream(groups, open_shard, progress)
+
+    commit(manifest_path, [list(g.paths) for g in groups], write_shards, render, sidecars, lock_timeout=lock_timeout)
 
 
 def _generator() -> str:

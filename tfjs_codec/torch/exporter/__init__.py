@@ -16,7 +16,6 @@ matters (``flatten`` after a conv stack gives torch's numbers).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...atomic import TEMP_PREFIX, atomic_file
+from ...atomic import TEMP_PREFIX
 from ...errors import TfjsFormatError
 from . import ops as _ops  # noqa: F401  (registers the function handlers)
 from .bundles import ml5_meta_json, teachable_machine_json
@@ -142,27 +141,12 @@ def _write(
     quantize: Any,
     shard_size: int | None,
 ) -> Path:
-    """Shards through tc.save (in a temporary directory), then sidecars, then model.json last."""
+    """The model through the writer's commit (atomic, under the directory's save lock, stale shards removed)."""
     from ... import writer
 
-    directory.mkdir(parents=True, exist_ok=True)
-    work = directory / f"{TEMP_PREFIX}shards-{os.urandom(4).hex()}"
-    try:
-        saved = writer.save(work, weights, quantize=quantize, shard_size=shard_size)
-        manifest = json.loads(saved.read_text())["weightsManifest"]
-        for group in manifest:
-            for p in group["paths"]:
-                os.replace(work / p, directory / p)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    for name, data in sidecars.items():
-        with atomic_file(directory / name) as f:
-            f.write(data)
-    doc = {**document, "weightsManifest": manifest}
-    target = directory / manifest_name
-    with atomic_file(target) as f:
-        f.write(json.dumps(doc, separators=(",", ":")).encode())
-    return target
+    return writer.save_document(
+        directory / manifest_name, weights, document, sidecars=sidecars, quantize=quantize, shard_size=shard_size
+    )
 
 
 def _verify(path: Path, ex: Exporter, examples: tuple[torch.Tensor, ...], wants: list[torch.Tensor]) -> None:
