@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import email.utils
 import gzip as gzip_module
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import socket
 import threading
 import time
 import urllib.parse
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -74,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if s.etags:
             self.send_header("ETag", etag)
+        if s.last_modified:
+            self.send_header("Last-Modified", email.utils.formatdate(file.stat().st_mtime, usegmt=True))
         if s.ranges:
             self.send_header("Accept-Ranges", "bytes")
         for k, v in extra.items():
@@ -97,10 +102,11 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64  # the client probes shards in parallel; 5 would drop SYNs (1 s retransmits)
 
-    def __init__(self, root: Path, *, ranges=True, gzip=False, etags=True, drop=(), delay=0.0, missing=()):
+    def __init__(self, root: Path, *, ranges=True, gzip=False, etags=True, last_modified=False, drop=(), delay=0.0, missing=()):
         super().__init__(("127.0.0.1", 0), Handler)
         self.root = Path(root)
         self.ranges, self.gzip, self.etags, self.delay = ranges, gzip, etags, delay
+        self.last_modified = last_modified
         self.drop, self.missing = set(drop), set(missing)
         self.sent: collections.Counter[str] = collections.Counter()
         self.log: list[tuple[str, str, str | None]] = []
@@ -226,14 +232,22 @@ def test_second_load_comes_from_the_cache(tmp_path):
             assert same_bits(model["layer0/kernel"], first["layer0/kernel"])
 
 
+NO_VALIDATORS = (
+    r"^model.json: the server sends neither ETag nor Last-Modified for 49 of 49 shard\(s\) "
+    r"\(http://127.0.0.1:\d+/group1-shard1of49.bin, ...\): a shard changed on the server while the model is open "
+    r"cannot be detected$"
+)
+
+
 def test_cache_without_validators_recognises_an_unchanged_manifest(tmp_path):
     folder = many_shards(tmp_path / "m")
     cache = tmp_path / "cache"
     with serve(folder, etags=False) as server:
-        with tc.load(server.url("model.json"), cache_dir=cache) as model:
-            model["layer3/kernel"]
+        with pytest.warns(tc.TfjsFormatWarning, match=NO_VALIDATORS):
+            with tc.load(server.url("model.json"), cache_dir=cache) as model:
+                model["layer3/kernel"]
         server.sent.clear()
-        with tc.load(server.url("model.json"), cache_dir=cache) as model:
+        with pytest.warns(tc.TfjsFormatWarning, match=NO_VALIDATORS), tc.load(server.url("model.json"), cache_dir=cache) as model:
             with tc.load(folder) as local:
                 assert same_bits(model["layer3/kernel"], local["layer3/kernel"])
         assert server.shard_bytes() == 0
@@ -443,3 +457,72 @@ def test_offline_without_cached_shard_sizes(tmp_path):
         str(info.value)
         == f"./model.weights.bin: shard sizes are not in the cache and offline=True ({server.url(case + '/model.weights.bin')})"
     )
+
+
+# --------------------------------------------------------------------------
+# a shard changed on the server between the size probe and the bytes
+
+
+def _rewrite_shard(path: Path, *, grow: int = 0) -> None:
+    """Other bytes (and ``grow`` more of them), and a later modification time."""
+    data = bytes(255 - b for b in path.read_bytes()) + b"\0" * grow
+    st = path.stat()
+    path.write_bytes(data)
+    os.utime(path, (st.st_atime, st.st_mtime + 10))
+
+
+def _changed(url: str, change: str) -> str:
+    return f"group1-shard3of49.bin: changed on the server since the model was opened ({change}); load it again ({url})"
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["range", "no-range"])
+def test_change_seen_by_last_modified_alone(tmp_path, ranges):
+    """A server without ETag (Python's http.server, some static hosts) but with Last-Modified: a
+    shard rewritten after the model was opened is the "changed on the server" error, not a silent
+    mix of the old manifest and the new bytes."""
+    folder = many_shards(tmp_path / "m")
+    shard = folder / "group1-shard3of49.bin"
+    with serve(folder, etags=False, last_modified=True, ranges=ranges) as server:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # validators present: no warning
+            model = tc.load(server.url("model.json"), cache_dir=tmp_path / "cache")
+        with model:
+            before = email.utils.formatdate(shard.stat().st_mtime, usegmt=True)
+            _rewrite_shard(shard)
+            after = email.utils.formatdate(shard.stat().st_mtime, usegmt=True)
+            name = next(n for n in model.specs if shard.name in model.shards_of(n))
+            with pytest.raises(tc.TfjsFormatError) as e:
+                model[name]
+    assert str(e.value) == _changed(server.url(shard.name), f"Last-Modified {before} -> {after}")
+
+
+def test_change_seen_by_content_range_total(tmp_path):
+    """No validator at all: a warning at load, and a shard whose size changed is still caught by
+    the total in Content-Range."""
+    folder = many_shards(tmp_path / "m")
+    shard = folder / "group1-shard3of49.bin"
+    with serve(folder, etags=False) as server:
+        with pytest.warns(tc.TfjsFormatWarning, match=NO_VALIDATORS) as record:
+            model = tc.load(server.url("model.json"), cache_dir=tmp_path / "cache")
+        assert len(record) == 1
+        with model:
+            _rewrite_shard(shard, grow=8)
+            name = next(n for n in model.specs if shard.name in model.shards_of(n))
+            with pytest.raises(tc.TfjsFormatError) as e:
+                model[name]
+    assert str(e.value) == _changed(server.url(shard.name), "size 999 -> 1007 bytes")
+
+
+def test_change_seen_by_content_length_of_a_whole_shard(tmp_path):
+    """A server without Range support or validators: the Content-Length of the whole shard."""
+    folder = many_shards(tmp_path / "m")
+    shard = folder / "group1-shard3of49.bin"
+    with serve(folder, etags=False, ranges=False) as server:
+        with pytest.warns(tc.TfjsFormatWarning, match=NO_VALIDATORS):
+            model = tc.load(server.url("model.json"), cache_dir=tmp_path / "cache")
+        with model:
+            _rewrite_shard(shard, grow=3)
+            name = next(n for n in model.specs if shard.name in model.shards_of(n))
+            with pytest.raises(tc.TfjsFormatError) as e:
+                model[name]
+    assert str(e.value) == _changed(server.url(shard.name), "size 999 -> 1002 bytes")

@@ -135,11 +135,26 @@ class HttpGroup(GroupBuffer):
 
     @staticmethod
     def _check_same(shard: _Shard, resp: Response) -> None:
-        etag = resp.headers.get("etag")
+        """Every validator the server gives must be what it was when the model was opened:
+        ``ETag``, ``Last-Modified``, the total size in ``Content-Range`` and the
+        ``Content-Length`` of a whole (not gzipped) shard."""
+        change = None
+        etag, modified = resp.headers.get("etag"), resp.headers.get("last-modified")
         if shard.etag and etag and etag.removeprefix("W/") != shard.etag.removeprefix("W/"):
+            change = f"ETag {shard.etag} -> {etag}"
+        elif shard.last_modified and modified and modified != shard.last_modified:
+            change = f"Last-Modified {shard.last_modified} -> {modified}"
+        elif resp.status == 206:
+            total = resp.headers.get("content-range", "").rpartition("/")[2].strip()
+            if total.isdigit() and int(total) != shard.size:
+                change = f"size {shard.size} -> {total} bytes"
+        elif resp.status == 200 and not resp.headers.get("content-encoding"):
+            length = resp.headers.get("content-length", "").strip()
+            if length.isdigit() and int(length) != shard.size:
+                change = f"size {shard.size} -> {length} bytes"
+        if change is not None:
             raise TfjsFormatError(
-                f"changed on the server since the model was opened (ETag {shard.etag} -> {etag}); load it again ({shard.url})",
-                file=shard.name,
+                f"changed on the server since the model was opened ({change}); load it again ({shard.url})", file=shard.name
             )
 
 
@@ -214,6 +229,15 @@ def load_url(
             store = ShardStore(meta["size"], cache, cache_key(surl, version, meta["size"]), surl)
             shards.append(_Shard(surl, spelled, meta["size"], meta.get("etag"), meta.get("last_modified"), store))
         buffers.append(HttpGroup(shards, client))
+    blind = [u for u, meta in shards_meta.items() if not (meta.get("etag") or meta.get("last_modified"))]
+    if blind:
+        warnings.warn(
+            f"{file}: the server sends neither ETag nor Last-Modified for {len(blind)} of {len(shards_meta)} shard(s) "
+            f"({blind[0]}{', ...' if len(blind) > 1 else ''}): a shard changed on the server while the model is open "
+            "cannot be detected",
+            TfjsFormatWarning,
+            stacklevel=3,
+        )
     if site.cached is not None and not opts.offline:
         index["shards"] = shards_meta
         site.cached.write_index(index)
