@@ -208,3 +208,22 @@ def test_lock_file_is_ignored_by_verify_inspect_and_load(tmp_path, capsys):
     assert LOCK_NAME not in capsys.readouterr().out
     assert cli_main(["verify", str(folder)]) == 0
     assert LOCK_NAME not in capsys.readouterr().out
+
+
+def test_a_file_system_without_locks_saves_with_a_warning(tmp_path, monkeypatch):
+    """flock failing with ENOLCK / EOPNOTSUPP (some network and FUSE file systems): the save goes
+    on as before, unserialized, and says so."""
+    import errno
+    import fcntl
+
+    def no_locks(fd, op):
+        raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(tc.TfjsFormatWarning) as record:
+        tc.save(tmp_path / "m", model_of(0))
+    assert [str(w.message) for w in record] == [
+        f"cannot lock {LOCK_NAME} ({os.strerror(errno.EOPNOTSUPP)}): saves into this directory from several "
+        "processes at once are not serialized on this file system"
+    ]
+    assert which_model(tmp_path / "m", 1) == 0

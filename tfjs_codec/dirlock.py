@@ -21,16 +21,19 @@ taken over by the next save. It is not a model file and not a leftover:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from .atomic import TEMP_PREFIX
+from .errors import TfjsFormatWarning
 
 __all__ = ["DEFAULT_LOCK_TIMEOUT", "LOCK_NAME", "directory_lock", "temp_owner_alive"]
 
@@ -164,10 +167,18 @@ else:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                raise
+            _warn_unlocked(exc)  # a file system without locks: save as before, unserialized
         return True
 
     def _unlock(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except OSError as exc:
+            if exc.errno not in _NO_LOCKS:
+                raise
 
     def _alive(pid: int) -> bool:
         if pid == os.getpid():
@@ -179,6 +190,19 @@ else:
         except OSError:
             return True  # exists, owned by someone else
         return True
+
+
+#: flock errors that mean "this file system has no locks" (some network and FUSE file systems).
+_NO_LOCKS = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+def _warn_unlocked(exc: OSError) -> None:
+    warnings.warn(
+        f"cannot lock {LOCK_NAME} ({exc.strerror}): saves into this directory from several processes at once "
+        "are not serialized on this file system",
+        TfjsFormatWarning,
+        stacklevel=6,
+    )
 
 
 def _write_holder(fd: int) -> None:
