@@ -3,13 +3,14 @@
 Memory fresh from the kernel costs a page fault per 4 KiB page on first write,
 which for a decoded model costs more than decoding it. Decoded weights are
 carved out of blocks of up to :data:`BLOCK_BYTES`, each its own anonymous
-memory mapping (not the allocator's heap), for which the kernel is asked for
-transparent huge pages (one fault per 2 MiB where it gives them). A block
-lives as long as any array carved from it and goes back to the kernel with
-the last one, so what a load costs does not depend on what the process
-allocated and freed before (a heap that earlier allocations left fragmented
-hands out 4 KiB pages). Where anonymous mappings are not available the blocks
-are ordinary numpy arrays.
+memory mapping (not the allocator's heap), and each array's pages are made
+present in one call before it is written (:func:`tfjs_codec.memadvice.populate`);
+transparent huge pages are asked for only where asking cannot stall the load
+(:func:`tfjs_codec.memadvice.huge_pages_cannot_stall`). A block lives as long as
+any array carved from it and goes back to the kernel with the last one, so what
+a load costs does not depend on what the process allocated and freed before (a
+heap that earlier allocations left fragmented hands out 4 KiB pages). Where
+anonymous mappings are not available the blocks are ordinary numpy arrays.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import threading
 from collections.abc import Iterable
 
 import numpy as np
+
+from . import memadvice
 
 __all__ = ["Arena", "BLOCK_BYTES", "new_block"]
 
@@ -31,19 +34,28 @@ ALIGN = 64
 #: Blocks at least this large are anonymous mappings (smaller ones come from numpy).
 MAP_MIN_BYTES = 1 << 20
 
+#: Arrays at least this large get their pages in one call (smaller ones fault: a call costs more).
+POPULATE_MIN_BYTES = 64 << 10
+
 _ANONYMOUS = getattr(mmap, "MAP_ANONYMOUS", None)
 _HUGEPAGE = getattr(mmap, "MADV_HUGEPAGE", None)
 
 
 def new_block(nbytes: int) -> np.ndarray:
+    """A writable uint8 array of ``nbytes`` bytes in memory of its own (see :func:`_new_block`)."""
+    return _new_block(nbytes)[0]
+
+
+def _new_block(nbytes: int) -> tuple[np.ndarray, bool]:
     """A writable uint8 array of ``nbytes`` bytes in memory of its own.
 
     Args:
         nbytes: the size in bytes.
 
     Returns:
-        The block: an anonymous mapping with transparent huge pages requested
-        when the platform has them and the block is large, else ``np.empty``.
+        The block: an anonymous mapping when the platform has them and the
+        block is large, else ``np.empty``; and whether transparent huge pages
+        were asked for (:func:`tfjs_codec.memadvice.huge_pages_worth_asking`).
     """
     if nbytes >= MAP_MIN_BYTES and _ANONYMOUS is not None:
         try:
@@ -51,13 +63,15 @@ def new_block(nbytes: int) -> np.ndarray:
         except (OSError, ValueError):
             pass
         else:
-            if _HUGEPAGE is not None:
+            huge = False
+            if _HUGEPAGE is not None and memadvice.huge_pages_worth_asking():
                 try:
                     region.madvise(_HUGEPAGE)
+                    huge = True
                 except OSError:
                     pass  # no transparent huge pages here: 4 KiB pages
-            return np.frombuffer(region, dtype=np.uint8)
-    return np.empty(nbytes, dtype=np.uint8)
+            return np.frombuffer(region, dtype=np.uint8), huge
+    return np.empty(nbytes, dtype=np.uint8), False
 
 
 class Arena:
@@ -67,6 +81,7 @@ class Arena:
         """``sizes``: the byte sizes of the arrays expected (bounds block sizes)."""
         self._left = sum(-(-n // ALIGN) * ALIGN for n in sizes)
         self._block: np.ndarray | None = None
+        self._huge = False  # the current block was advised MADV_HUGEPAGE
         self._pos = 0
         self._lock = threading.Lock()
 
@@ -76,10 +91,19 @@ class Arena:
         need = -(-nbytes // ALIGN) * ALIGN
         with self._lock:
             if self._block is None or self._pos + need > self._block.size:
-                self._block = new_block(max(need, min(BLOCK_BYTES, self._left)) + ALIGN)
+                self._block, self._huge = _new_block(max(need, min(BLOCK_BYTES, self._left)) + ALIGN)
                 self._pos = -self._block.ctypes.data % ALIGN
             start = self._pos
             self._pos += need
             self._left -= need
             block = self._block
-        return block[start : start + nbytes].view(dtype).reshape(shape)
+            out = block[start : start + nbytes]
+            if nbytes >= POPULATE_MIN_BYTES and memadvice.ENABLED:
+                if not self._huge:
+                    memadvice.populate(out.ctypes.data, nbytes, write=True)
+                elif memadvice.populate_huge(out.ctypes.data, nbytes) is False:
+                    # huge pages stall here now: the rest of the block in 4 KiB pages
+                    self._huge = False
+                    memadvice.no_huge_pages(out.ctypes.data, block.size - start)
+                    memadvice.populate(out.ctypes.data, nbytes, write=True)
+        return out.view(dtype).reshape(shape)
