@@ -34,7 +34,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 import tfjs_codec as tc  # noqa: E402
-from tfjs_codec import arena, parallel, quantization, shards  # noqa: E402
+from tfjs_codec import arena, memadvice, parallel, quantization, shards  # noqa: E402
 from tfjs_codec.decode import decode_weight  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -198,6 +198,47 @@ def dirty_process(total: int = 500 * MIB) -> list[np.ndarray]:
     return pieces[::8]
 
 
+FRESH_PROCESS = """
+import sys, time
+import numpy as np
+import tfjs_codec as tc
+with tc.load(sys.argv[2]) as m:  # the lazy imports of a first load, on a small model
+    m[next(iter(m.specs))]
+t0, c0 = time.perf_counter(), time.process_time()
+with tc.load(sys.argv[1]) as m:
+    for name in m.specs:
+        np.add.reduce(m[name], axis=None)
+print(time.perf_counter() - t0, time.process_time() - c0)
+"""
+
+
+def tc_load_read_fresh_process(directory: Path, warmup: Path, env: dict[str, str] | None = None) -> Case:
+    """load + read in a new interpreter (memory never used before), timed inside it."""
+
+    def run() -> tuple[float, float]:
+        out = subprocess.run(
+            [sys.executable, "-c", FRESH_PROCESS, str(directory), str(warmup)],
+            check=True, capture_output=True, text=True, cwd=ROOT, env={**os.environ, **(env or {})},
+        ).stdout.split()
+        return float(out[0]), float(out[1])
+
+    return run
+
+
+def old_advice(run: Callable[[], None]) -> Callable[[], None]:
+    """``run`` with the memory advice of earlier versions (huge pages asked for, pages faulting
+    one by one: ``TFJS_CODEC_MADVISE=0``), for comparison in the same run."""
+
+    def wrapped() -> None:
+        memadvice.ENABLED = False
+        try:
+            run()
+        finally:
+            memadvice.ENABLED = True
+
+    return wrapped
+
+
 def inram(weights: dict[str, np.ndarray]) -> Callable[[], None]:
     def run() -> None:
         for w in weights.values():
@@ -349,6 +390,8 @@ class Reference:
 CPU: dict[str, float] = {}
 #: Smallest CPU seconds per case name (other processes only ever add to a run's time).
 CPU_MIN: dict[str, float] = {}
+#: Fastest, median and slowest wall seconds per case name.
+SPREAD: dict[str, tuple[float, float, float]] = {}
 
 Case = Callable[[], "tuple[float, float] | None"]
 
@@ -379,6 +422,7 @@ def alternate(cases: dict[str, Case], rounds: int, cleanup: dict[str, Callable[[
         cleanup[name]()
     CPU.update({n: statistics.median(t) for n, t in cpus.items()})
     CPU_MIN.update({n: min(t) for n, t in cpus.items()})
+    SPREAD.update({n: (min(t), statistics.median(t), max(t)) for n, t in times.items()})
     return {n: statistics.median(t) for n, t in times.items()}
 
 
@@ -435,11 +479,18 @@ def machine() -> list[str]:
         fs = out[1].split()[1] if len(out) > 1 else ""
     except (OSError, IndexError):
         pass
+    thp = memadvice.thp_settings()
+    try:
+        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        load = "n/a"
     lines = [
         f"- CPU: {cpu}, {os.cpu_count()} logical cores; {mem}",
         f"- OS: {platform.system()} {platform.release()}; page size {shards.mmap.PAGESIZE} bytes; "
         f"cache file system: {fs or 'unknown'}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, tfjs_codec {tc.__version__}",
+        f"- transparent huge pages: enabled = {thp.get('enabled', 'n/a')}, defrag = {thp.get('defrag', 'n/a')}; "
+        f"machine load average at the end of the run: {load}",
         f"- tfjs_codec threads: {parallel.threads()} (`{parallel.THREADS_ENV}`"
         f"={os.environ.get(parallel.THREADS_ENV, 'unset')}); tensorflowjs: one thread (numpy's own)",
     ]
@@ -480,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         have_st = False
     kinds = ("float32", *QUANTIZED) + (("safetensors",) if have_st else ())
     build(64, kinds, log)
+    build(1, ("uint8",), log)  # the fresh-process cases' first (untimed) load
     sizes = [s for s in SCALES if s != 1024 or not args.no_1gib]
     for mib in sizes:
         build(SCALES[mib], ("float32",), log)
@@ -525,8 +577,13 @@ def main(argv: list[str] | None = None) -> int:
         loads: dict[str, Case] = {}
         for q in ("float32", *QUANTIZED):
             loads[f"tc load+read {q}, loads only"] = tc_load_read(model_dir(q))
+            loads[f"tc load+read {q}, fresh process"] = tc_load_read_fresh_process(model_dir(q), model_dir("uint8", 1))
             if q in QUANTIZED:
                 loads[f"tc load+read {q}, loads only, 1 thread"] = one_thread(tc_load_read(model_dir(q)))
+                loads[f"tc load+read {q}, loads only, old advice"] = old_advice(tc_load_read(model_dir(q)))
+                loads[f"tc load+read {q}, fresh process, old advice"] = tc_load_read_fresh_process(
+                    model_dir(q), model_dir("uint8", 1), {"TFJS_CODEC_MADVISE": "0"}
+                )
             if ref is not None:
                 loads[f"tensorflowjs load+read {q}, loads only"] = ref.case(op="read", dir=str(model_dir(q)))
         log(f"loads only: {len(loads)} cases x {args.rounds} rounds")
@@ -574,6 +631,8 @@ def main(argv: list[str] | None = None) -> int:
         dirty: dict[str, Case] = {}
         for q in ("float32", *QUANTIZED):
             dirty[f"tc load+read {q}, dirty process"] = tc_load_read(model_dir(q))
+            if q in QUANTIZED:
+                dirty[f"tc load+read {q}, dirty process, old advice"] = old_advice(tc_load_read(model_dir(q)))
             if ref is not None:
                 dirty[f"tensorflowjs load+read {q}, dirty process"] = ref.case(op="read", dir=str(model_dir(q)))
         if ref is not None:
@@ -641,7 +700,7 @@ def main(argv: list[str] | None = None) -> int:
         "rounds": args.rounds, "results": results, "cpu": CPU, "peaks": peaks, "scaling": scaling, "sizes": sizes,
         "imports": imports, "nbytes": nbytes, "straddles": straddles, "have_ref": ref is not None, "have_st": have_st,
         "same_files": locals().get("same_files"), "same_u8": locals().get("same_u8"), "machine": machine(),
-        "cpu_min": CPU_MIN,
+        "cpu_min": CPU_MIN, "spread": SPREAD,
     }
     LAST_RUN.write_text(json.dumps(run, indent=1))
     return report_run(run, args.no_write, log)
@@ -649,10 +708,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def report_run(run: dict, no_write: bool, log: Callable[[str], None]) -> int:
     """Render a run's figures (as saved in :data:`LAST_RUN`), print them and write RESULTS.md."""
-    for figures, key in ((CPU, "cpu"), (CPU_MIN, "cpu_min")):
+    for figures, key in ((CPU, "cpu"), (CPU_MIN, "cpu_min"), (SPREAD, "spread")):
         saved = dict(run.get(key, {}))
         figures.clear()
-        figures.update(saved)
+        figures.update(saved)  # type: ignore[arg-type]
     report = render(
         run["rounds"], run["results"], run["peaks"], run["scaling"], [int(m) for m in run["sizes"]], run["imports"],
         run["nbytes"], run["straddles"], run["have_ref"], run["have_st"], run["same_files"], run["same_u8"], run["machine"],
@@ -678,11 +737,37 @@ def _no_mmap(directory: Path) -> None:
 ANALYSIS = """
 ## Where a target is missed, and why
 
-Profiled with cProfile and small timing experiments (2-core VMs); the figures quoted
-in the float32 and "open" points are from the quiet machine of an earlier run, the
-tables above are this run's. This run was made while the machine was otherwise idle
-(load average 1.1 before it started, 1.0 after: the benchmark itself).
+Profiled with cProfile and small timing experiments (2-core VMs). The tables above
+are this run's: made while no other work ran on the machine (the load average in the
+machine lines is the benchmark's own).
 
+- **Loads that cost the same in every run (slowest within 1.5x of the fastest):
+  improved, not met.** Decoded weights are written into fresh anonymous memory. Earlier
+  versions asked for transparent huge pages for it; with Linux's default
+  `defrag = madvise`, a huge-page fault with no free 2 MiB page compacts memory in the
+  fault (measured here: 4.5-9 ms per 2 MiB instead of 0.2 ms), so a 250 MiB load took
+  ~90 ms in one round and 300-620 ms in another ('old advice' rows, slowest / fastest
+  3.4-7.3x). Now (`tfjs_codec/memadvice.py`) each decoded array's pages are made present
+  before the decode writes them, 2 MiB at a time (`MADV_POPULATE_WRITE`); the first step
+  slower than 2 ms turns huge pages off for the rest of the load (one second), which
+  then takes 4 KiB pages, present in one call per array: a load pays at most one
+  compaction. Where `defrag` is `defer` or `never` huge pages are asked for as before
+  (those never compact in the fault). In this run the slowest quantized load of the
+  main process is 1.8-3.1x its fastest (old advice 3.4-6.0x) and its median equal or
+  lower; fresh and dirty processes show the same direction with wider spread, because
+  what remains is the kernel's own state (free huge pages or not: 4 KiB pages cost
+  ~1.3 us each to hand out, ~85 ms for 250 MiB, against ~25 ms in huge pages) plus
+  this VM's noise (the tensorflowjs rows, which do no memory advice, spread 2-8x too).
+  Measured in one process alternating the three policies over 8 rounds (uint8): with
+  memory fragmented by another process (22 GiB held in 4 KiB holes) old advice
+  97-675 ms (median 135), the new policy 103-206 ms (125), 4 KiB pages only 176-273 ms
+  (202); after `compact_memory`, 79-653 (96), 85-120 (86), 142-186 (146).
+- **Mapping page cache in one call (float32): measured, no gain, not kept.**
+  `MADV_POPULATE_READ` on a weight's range when it is first read costs what its page
+  faults cost (250 MiB: median 31.8 ms against 30.9 ms, 9 rounds alternating in one
+  process); `MADV_HUGEPAGE` on the file mapping changed nothing either (this kernel
+  maps page-cache folios with 4 KiB entries in a private mapping). The cost is one
+  page-table entry per 4 KiB page, whichever way it is taken.
 - **load+read float32 (target <= 1.3x the in-RAM pass).** Every weight is a zero-copy
   view, straddling or not (the contiguous mapping: one reserved address range, each
   4 MiB shard mapped into its slot with `MAP_FIXED`, lazily). What is left is the
@@ -699,16 +784,17 @@ tables above are this run's. This run was made while the machine was otherwise i
   cache, which this kernel and file system do not give to a private mapping. The
   fallback (per-shard maps, straddling weights copied) is 4-5x slower, as the issue
   predicted; reading into memory (`mmap=False`) is slower still.
-- **load + read uint8 / uint16 / float16 (>= 3x tensorflowjs): missed** (1.8-2.8x in
-  this run). A quantized weight is decoded in one pass over its output: `np.take` from
+- **load + read uint8 / uint16 / float16 (>= 3x tensorflowjs): missed** (1.5-3.0x in
+  this run: float16 2.95x, uint16 2.06x, uint8 1.54x; tensorflowjs' own uint8 load is its
+  fastest). A quantized weight is decoded in one pass over its output: `np.take` from
   a table whose every entry is the reference's own double expression (`q * scale +
   min`, rounded once to float32; `Math.round` and the Int32Array store for int32
   weights), in cache-sized steps written straight into the output. uint8 codes are
   gathered two at a time (their uint16 view indexes a 65,536-entry table of code
   pairs, 8-byte entries: half the gathers); uint16 and float16 one at a time (a pair
   table would need 2^32 entries). The outputs are carved from 64 MiB anonymous
-  mappings with transparent huge pages requested, so they do not depend on the
-  allocator's state (the 'dirty process' rows). A weight of 1 MiB of output or more
+  mappings (their pages made present as the first point says), so they do not depend
+  on the allocator's state (the 'dirty process' rows). A weight of 1 MiB of output or more
   is decoded by two threads (`tfjs_codec/parallel.py`: `np.take` releases the GIL),
   each writing its own contiguous range, so the result is the one-thread result bit
   for bit. The ranges are cut at 2 MiB boundaries of the output: cut anywhere, both
@@ -864,6 +950,28 @@ def versus(r: dict[str, float], have_ref: bool) -> list[str]:
     return lines
 
 
+def spread_table() -> list[str]:
+    """Every load's fastest, median and slowest round: the distribution, not a best case."""
+    names = [n for n in SPREAD if "load+read" in n]
+    if not names:
+        return []
+    lines = [
+        "## Loads: fastest, median, slowest",
+        "",
+        "Every load case of the run, in the main process ('loads only': the headline rows; 'dirty process': after "
+        "allocating and freeing 500 MiB), in a new interpreter per round ('fresh process': memory never used "
+        "before, timed inside it), and with the memory advice of earlier versions ('old advice': huge pages "
+        "requested for decoded weights, pages faulting one by one; `TFJS_CODEC_MADVISE=0`).",
+        "",
+        "| case | fastest | median | slowest | slowest / fastest |",
+        "|---|---|---|---|---|",
+    ]
+    for n in sorted(names):
+        lo, mid, hi = SPREAD[n]
+        lines.append(f"| {n} | {fmt_s(lo)} | {fmt_s(mid)} | {fmt_s(hi)} | {hi / lo:.2f}x |")
+    return lines + [""]
+
+
 def profile(r: dict[str, float]) -> list[str]:
     """Where a quantized load's time goes: its steps timed alone in the same run."""
     if "profile: first write of fresh memory" not in r:
@@ -927,6 +1035,7 @@ def render(rounds, r, peaks, scaling, sizes, imports, nbytes, straddles, have_re
         "",
     ]
     lines += versus(r, have_ref)
+    lines += spread_table()
 
     def row(name: str, target: str = "", base: float | None = None, base_name: str = "") -> str:
         t = r.get(name)

@@ -100,8 +100,8 @@ def huge_pages_worth_asking() -> bool:
 
 #: A 2 MiB step of :func:`populate_huge` slower than this compacted memory (zeroing 2 MiB takes ~0.2 ms).
 STALL_S = 0.002
-#: After a stall, huge pages are not asked for during this many seconds.
-STALL_BACKOFF_S = 30.0
+#: After a stall, huge pages are not asked for during this many seconds (about one load; the next load tries again).
+STALL_BACKOFF_S = 1.0
 _huge_off_until = 0.0
 HUGE = 2 << 20
 
