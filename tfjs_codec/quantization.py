@@ -602,4 +602,5 @@ def js_round_to_int32(values: np.ndarray) -> np.ndarray:
         rounded = floor + (v - floor >= 0.5)
     rounded = np.where(np.isfinite(rounded), rounded, 0.0)
     wrapped = np.fmod(rounded, 4294967296.0).astype(np.int64) & 0xFFFFFFFF
-    return wrapped.astype(np.uint32).view(DTYPES["int32"].numpy.newbyteorder("=")).astype(DTYPES["int32"].numpy)
+    stored: np.ndarray = wrapped.astype(np.uint32).view(DTYPES["int32"].numpy.newbyteorder("=")).astype(DTYPES["int32"].numpy)
+    return stored

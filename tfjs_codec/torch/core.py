@@ -197,7 +197,8 @@ class AlphaDropout(TfjsLayer):
         alpha_p = -SELU_ALPHA * SELU_SCALE
         a = ((1 - self.rate) * (1 + self.rate * alpha_p**2)) ** -0.5
         b = -a * alpha_p * self.rate
-        return (x * kept + (1 - kept) * alpha_p) * a + b
+        y: torch.Tensor = (x * kept + (1 - kept) * alpha_p) * a + b
+        return y
 
 
 @register("GaussianNoise")

@@ -105,17 +105,17 @@ class Recurrent(TfjsLayer):
             h_prev, c_prev = h, c
             if self.kind == "lstm":
                 z = xt + F.linear(h, self.weight_hh)
-                i, f, g, o = z.split(u, dim=-1)
+                i, f, g, o = torch.split(z, u, dim=-1)
                 c = self.rec_act(f) * c + self.rec_act(i) * self.act(g)
                 h = self.rec_act(o) * self.act(c)
             elif self.kind == "gru_after":
-                xz, xr, xh = xt.split(u, dim=-1)
-                hz, hr, hh = F.linear(h, self.weight_hh, bias_rec).split(u, dim=-1)
+                xz, xr, xh = torch.split(xt, u, dim=-1)
+                hz, hr, hh = torch.split(F.linear(h, self.weight_hh, bias_rec), u, dim=-1)
                 z, r = self.rec_act(xz + hz), self.rec_act(xr + hr)
                 h = z * h + (1 - z) * self.act(xh + r * hh)
             elif self.kind == "gru_before":
-                xz, xr, xh = xt.split(u, dim=-1)
-                hz, hr = F.linear(h, self.weight_hh[: 2 * u]).split(u, dim=-1)
+                xz, xr, xh = torch.split(xt, u, dim=-1)
+                hz, hr = torch.split(F.linear(h, self.weight_hh[: 2 * u]), u, dim=-1)
                 z, r = self.rec_act(xz + hz), self.rec_act(xr + hr)
                 h = z * h + (1 - z) * self.act(xh + F.linear(r * h, self.weight_hh[2 * u :]))
             else:
@@ -232,7 +232,7 @@ class TimeDistributed(Wrapper):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t = x.shape[0], x.shape[1]
-        y = self.inner[0](x.reshape((b * t,) + tuple(x.shape[2:])))
+        y: torch.Tensor = self.inner[0](x.reshape((b * t,) + tuple(x.shape[2:])))
         return y.reshape((b, t) + tuple(y.shape[1:]))
 
 
@@ -350,7 +350,8 @@ class CellRNN(Wrapper):
     """RNN over one LSTMCell, GRUCell or SimpleRNNCell: the matching recurrent layer inside."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.inner[0](x)
+        y: torch.Tensor = self.inner[0](x)
+        return y
 
 
 def _cell_refused(c: BuildContext) -> TfjsLayer:
@@ -402,7 +403,7 @@ class ConvLSTM2D(TfjsLayer):
         outs = []
         for step in range(t):
             z = xs[:, step] + F.conv2d(F.pad(h, pads), self.weight_hh)
-            i, fg, g, o = z.split(f, dim=1)
+            i, fg, g, o = torch.split(z, f, dim=1)
             c = self.rec_act(fg) * c + self.rec_act(i) * self.act(g)
             h = self.rec_act(o) * self.act(c)
             outs.append(h.movedim(1, -1))

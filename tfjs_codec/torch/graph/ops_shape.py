@@ -100,7 +100,7 @@ def _broadcast_to(node: Node, x: torch.Tensor, shape: Any) -> torch.Tensor:
 
 @register("BroadcastArgs")
 def _broadcast_args(node: Node, a: Any, b: Any) -> torch.Tensor:
-    return torch.tensor(list(torch.broadcast_shapes(tuple(ints(a)), tuple(ints(b)))), dtype=torch.int32)
+    return torch.tensor(list(np.broadcast_shapes(tuple(ints(a)), tuple(ints(b)))), dtype=torch.int32)
 
 
 # --------------------------------------------------------------------------

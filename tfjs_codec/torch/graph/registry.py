@@ -195,12 +195,12 @@ def tensor_value(t: dict[str, Any], *, where: str = "tensor", file: str | None =
             arr = np.array([int(v) for v in vals], dtype=np.int64).astype(npdt)
         if arr.size != size:  # TF repeats the last value to fill the shape
             arr = np.concatenate([arr, np.full(size - arr.size, arr[-1] if arr.size else 0, dtype=arr.dtype)])
-    arr = np.asarray(arr).reshape(shape)
-    if arr.dtype.kind == "f":
-        return arr.astype(np.float32)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int32)
-    return arr
+    out: np.ndarray = np.asarray(arr).reshape(shape)
+    if out.dtype.kind == "f":
+        return out.astype(np.float32)
+    if out.dtype.kind in "iu":
+        return out.astype(np.int32)
+    return out
 
 
 def decode_attr(value: Any, *, where: str, file: str | None = None) -> Any:
