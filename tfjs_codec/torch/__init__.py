@@ -59,13 +59,13 @@ from .state import save_state_dict, state_dict
 from .teachable import TeachableMeta, teachable_meta
 
 if TYPE_CHECKING:
-    from .exporter import export
+    from .exporter.api import export
 
 
 def __getattr__(name: str) -> Any:
     # ``export`` is imported on first use: tracing pulls in torch.fx, which ``to_module`` never needs.
     if name == "export":
-        from .exporter import export
+        from .exporter.api import export
 
         return export
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

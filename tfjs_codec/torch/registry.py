@@ -79,6 +79,7 @@ import torch
 from torch import nn
 
 from ..errors import TfjsFormatError
+from .activation_fns import ACTIVATIONS, ActivationFn
 
 __all__ = [
     "FAMILIES",
@@ -99,10 +100,6 @@ __all__ = [
 
 #: The family files, imported (in this order) before the registry is first used.
 FAMILIES = ("activations", "core", "conv", "pooling", "normalization", "recurrent", "merge", "preprocessing")
-
-#: An elementwise activation.
-ActivationFn = Callable[[torch.Tensor], torch.Tensor]
-
 
 # ---------------------------------------------------------------------------
 # Build context
@@ -156,8 +153,6 @@ class BuildContext:
         Raises:
             TfjsFormatError: an activation tfjs_codec.torch does not know.
         """
-        from .activations import ACTIVATIONS
-
         value = self.config.get(key, default)
         if value is None:
             value = "linear"

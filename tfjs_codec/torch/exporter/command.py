@@ -17,7 +17,7 @@ from typing import Any, TextIO
 import torch
 from torch import nn
 
-from . import export
+from .api import export
 
 __all__ = ["run"]
 

@@ -13,92 +13,24 @@ tensor method (:data:`METHODS`), which adds Keras layers to a
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import torch
 import torch.fx as fx
 from torch import nn
 
-from ..registry import ExportedLayer, kind_for_torch
+from ..registry import kind_for_torch
+from .calls import FUNCTIONS, METHODS, Call, Handler, describe
 from .graph import KerasGraph, Value, channels_last, identity, refuse
 
 __all__ = ["Call", "Exporter", "FUNCTIONS", "METHODS", "Handler"]
 
-
-@dataclass
-class Call:
-    """One node of the traced graph, as a handler sees it.
-
-    Attributes:
-        node: the fx node.
-        where: how errors name it: ``node 'features.0' (Conv2d)``.
-        base: the name its Keras layers are named after (the qualified name).
-        args / kwargs: the node's arguments, fx nodes replaced by their values.
-        module: the called module (``call_module`` nodes), else None.
-        out: the node's concrete output on the example input.
-    """
-
-    node: fx.Node
-    where: str
-    base: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    module: nn.Module | None
-    out: Any
-    graph: KerasGraph = field(repr=False, default_factory=KerasGraph)
-
-    def arg(self, i: int, name: str, default: Any = None) -> Any:
-        """Positional argument ``i`` or keyword ``name``."""
-        if len(self.args) > i:
-            return self.args[i]
-        return self.kwargs.get(name, default)
-
-    def tensor(self, i: int = 0, name: str = "input") -> Value:
-        """Argument ``i`` (or keyword ``name``), which must be a tensor of the graph."""
-        v = self.arg(i, name)
-        if not isinstance(v, Value):
-            raise self.fail(f"argument {name!r} is {_describe(v)}, not a tensor computed from the model's input")
-        return v
-
-    @property
-    def out_shape(self) -> tuple[int, ...]:
-        if not isinstance(self.out, torch.Tensor):
-            raise self.fail("does not return a tensor")
-        return tuple(self.out.shape)
-
-    def fail(self, reason: str) -> Exception:
-        return refuse(self.where, reason)
-
-    def add(self, suffix: str, class_name: str, config: dict[str, Any], inputs: list[Value], weights: Any = None) -> Any:
-        """Add a layer named after this node (``base`` + ``suffix``) on ``inputs``' Keras tensors."""
-        return self.graph.add(self.base + suffix, class_name, config, [v.ref for v in inputs], weights)
-
-    def emit(self, layer: ExportedLayer, inputs: list[Value], suffix: str = "") -> Any:
-        """Add ``layer`` (class, config, tfjs weights) on ``inputs``; returns its Keras tensor."""
-        return self.add(suffix, layer.class_name, layer.config, inputs, layer.weights)
-
-
-#: A node handler: (exporter, call) -> the node's value.
-Handler = Callable[["Exporter", Call], Any]
-
-#: function (``torch.cat``, ``F.relu``, ``operator.add``) -> handler.
-FUNCTIONS: dict[Any, Handler] = {}
-#: tensor method name (``view``) -> handler.
-METHODS: dict[str, Handler] = {}
 
 #: Module classes whose calls need the input channels-last (decides an input's layout).
 CHANNELS_FIRST_MODULES: tuple[type, ...] = (
     nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d,
     nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.BatchNorm2d, nn.ZeroPad2d, nn.Upsample, nn.UpsamplingNearest2d,
 )
-
-
-def _describe(v: Any) -> str:
-    if isinstance(v, torch.Tensor):
-        return f"a constant tensor of shape {list(v.shape)}"
-    return repr(v) if not isinstance(v, (list, tuple)) else f"{type(v).__name__} {v!r}"
 
 
 def _fn_name(target: Any) -> str:
@@ -373,7 +305,7 @@ class Exporter:
 
     def _input(self, n: fx.Node, example: Any) -> Value:
         if not isinstance(example, torch.Tensor):
-            raise refuse(f"input {n.name!r}", f"is {_describe(example)}, not a tensor")
+            raise refuse(f"input {n.name!r}", f"is {describe(example)}, not a tensor")
         shape = tuple(example.shape)
         if len(shape) < 2:
             raise refuse(f"input {n.name!r}", f"has shape {list(shape)}: an input needs a batch axis and at least one more")
@@ -459,7 +391,7 @@ class Exporter:
         self.single_output = not isinstance(result, (tuple, list))
         for i, v in enumerate(items):
             if not isinstance(v, Value):
-                raise refuse(f"output {i}", f"is {_describe(v)}, not a tensor computed from the input")
+                raise refuse(f"output {i}", f"is {describe(v)}, not a tensor computed from the input")
             if self.channels_last:
                 full = v.perm if len(v.perm) == v.rank else None
                 if full not in (identity(v.rank), channels_last(v.rank)):

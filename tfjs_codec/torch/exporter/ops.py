@@ -11,14 +11,17 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from ..registry import same_pad
-from .engine import FUNCTIONS, METHODS, Call, Exporter
+from .calls import FUNCTIONS, METHODS, Call
 from .graph import Value, channels_last, identity
+
+if TYPE_CHECKING:
+    from .engine import Exporter
 
 __all__ = [
     "CHANNELS_FIRST_FUNCTIONS", "activation", "adaptive_avg", "distinct", "elu", "gelu", "global_pool", "hardsigmoid",

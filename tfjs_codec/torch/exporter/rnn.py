@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .engine import Call
+from .calls import Call
 from .graph import GLOROT, ORTHOGONAL, ZEROS, Value, identity
 
 __all__ = ["rnn_call", "rnn_cat", "rnn_getitem"]
