@@ -782,7 +782,7 @@ machine lines is the benchmark's own).
   aligning slots to 2 MiB changed nothing. safetensors' `safe_open`, which also maps
   its file, lands at the same figure. The target needs huge-page mappings of the page
   cache, which this kernel and file system do not give to a private mapping. The
-  fallback (per-shard maps, straddling weights copied) is 4-5x slower, as the issue
+  fallback (per-shard maps, straddling weights copied) is 4-5x slower, as expected
   predicted; reading into memory (`mmap=False`) is slower still.
 - **load + read uint8 / uint16 / float16 (>= 3x tensorflowjs): missed** (1.5-3.0x in
   this run: float16 2.95x, uint16 2.06x, uint8 1.54x; tensorflowjs' own uint8 load is its

@@ -119,7 +119,7 @@ def test_one_option_rule_for_load_and_the_command_line(path, options, spelled, m
     assert option_problem(path, options, spell) == message
 
 
-# --- a directory's model JSON, whatever its name (issue 9, item 5) ----------------------------
+# --- a directory's model JSON, whatever its name ----------------------------
 
 
 def copy_model(src: str, dst, json_name: str):

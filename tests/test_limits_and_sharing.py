@@ -133,7 +133,7 @@ def test_over_limit_manifest_in_a_zip_a_tar_and_a_directory_same_message(tmp_pat
     deflated = tmp_path / "m.zip"
     with zipfile.ZipFile(deflated, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("model.json", over_limit)
-    assert deflated.stat().st_size < 200_000  # the "67 KB zip holding a 65 MiB model.json"
+    assert deflated.stat().st_size < 200_000  # a "67 KB zip holding a 65 MiB model.json"
     tgz = tmp_path / "m.tar.gz"
     with tarfile.open(tgz, "w:gz") as t:
         info = tarfile.TarInfo("model.json")
