@@ -1,4 +1,4 @@
-"""Every fenced ```python block of README.md runs as written.
+"""Every fenced ```python block of README.md and of docs/*.md runs as written.
 
 Each block runs on its own (a fresh namespace: a block imports what it uses) in
 a temporary working directory holding a copy of ``fixtures/``, so the paths the
@@ -23,6 +23,8 @@ import pytest
 from conftest import FIXTURES, ROOT, require_torch
 
 README = ROOT / "README.md"
+#: The pages whose blocks run: the front page and every page of docs/.
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 #: Where the README's URL examples point; served from the fixtures directory.
 EXAMPLE_BASE = "https://example.com/models/"
@@ -35,11 +37,12 @@ def python_blocks(text: str) -> list[tuple[int, str]]:
     return [(text.count("\n", 0, m.start()) + 1, m.group(1)) for m in _FENCE.finditer(text)]
 
 
-BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+BLOCKS = [(page, line, code) for page in PAGES for line, code in python_blocks(page.read_text(encoding="utf-8"))]
 
 
 def test_the_readme_has_python_blocks_and_the_harness_finds_them():
-    assert len(BLOCKS) >= 4
+    assert sum(page == README for page, _, _ in BLOCKS) >= 3
+    assert len({page for page, _, _ in BLOCKS}) >= 5  # docs pages too
     sample = "x\n```python\nprint(1)\n```\n```text\nno\n```\n```python\n\nprint(2)\n```\n"
     assert python_blocks(sample) == [(2, "print(1)\n"), (8, "\nprint(2)\n")]
 
@@ -71,8 +74,10 @@ def serve(directory: Path):
         thread.join(5)
 
 
-@pytest.mark.parametrize("line, code", BLOCKS, ids=[f"README.md:{line}" for line, _ in BLOCKS])
-def test_readme_block_runs(line, code, fixtures_copy, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "page, line, code", BLOCKS, ids=[f"{page.relative_to(ROOT).as_posix()}:{line}" for page, line, _ in BLOCKS]
+)
+def test_readme_block_runs(page, line, code, fixtures_copy, tmp_path, monkeypatch):
     if re.search(r"^\s*(import torch\b|from tfjs_codec import torch\b|import tfjs_codec\.torch\b)", code, re.M):
         require_torch()
     work = tmp_path / "work"
@@ -82,4 +87,4 @@ def test_readme_block_runs(line, code, fixtures_copy, tmp_path, monkeypatch):
     monkeypatch.setenv("TFJS_CODEC_CACHE", str(tmp_path / "cache"))
     with serve(fixtures_copy) as base:
         source = code.replace(EXAMPLE_BASE, base)
-        exec(compile(source, f"{README}:{line}", "exec"), {"__name__": "__readme__"})  # noqa: S102 (the README's own code)
+        exec(compile(source, f"{page}:{line}", "exec"), {"__name__": "__readme__"})  # noqa: S102 (the README's own code)

@@ -11,8 +11,10 @@ config and tfjs weights:
                       :class:`LayerKind`), :func:`register`, :func:`attach_export`,
                       the build context :class:`BuildContext`, the
                       :class:`TfjsLayer` base class and helpers shared by the families
-``activations.py``    the activation-function table and the activation layers
-                      (``Activation``, ``ReLU``, ``LeakyReLU``, ...)
+``activation_fns.py`` the activation-function table (imports nothing of the
+                      adapter; :meth:`BuildContext.activation` reads it)
+``activations.py``    the activation layers (``Activation``, ``ReLU``,
+                      ``LeakyReLU``, ...)
 ``core.py``           ``InputLayer``, ``Dense``, ``Embedding``, the dropout and
                       noise family (identity at inference)
 ``conv.py``           convolutions (``Conv1D``, ``Conv2D``, depthwise, separable,
@@ -47,7 +49,7 @@ Adding a layer class (Keras config + tfjs weights -> torch)
    Refuse options with :meth:`BuildContext.fail` / :meth:`BuildContext.only` (the
    message names the layer, its class and the option); read weights with
    :meth:`BuildContext.weight` / :meth:`BuildContext.maybe`.
-3. Add a fixture recorded by tfjs in Node, and a row in the README's table.
+3. Add a fixture recorded by tfjs in Node, and a row in docs/torch.md's table.
 
 The export half (torch -> Keras config + tfjs weights)
 ------------------------------------------------------
