@@ -345,15 +345,15 @@ def test_graph_model_build_time_figure(tmp_path, capsys):
         print(f"\n[graph build] 10.5 MB graph, 121 nodes: to_module in {built * 1000:.0f} ms")
 
 
-def test_readme_op_table_lists_every_supported_op():
+def test_docs_op_table_lists_every_supported_op():
     require_torch()
     from conftest import ROOT
 
     from tfjs_codec.torch.graph import supported_ops
 
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("Supported ops (`tfjs_codec.torch.graph.supported_ops()`):")
-    table = readme[start : readme.index("\n###", start)]
+    page = (ROOT / "docs" / "graph-models.md").read_text()
+    start = page.index("Supported ops (`tfjs_codec.torch.graph.supported_ops()`):")
+    table = page[start : page.index("\n## ", start)]
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| family")]
     listed = {name for row in rows for name in re.findall(r"`([A-Za-z0-9_]+)`", row.split(" | ", 1)[1])}
     assert listed - {"SAME", "VALID", "EXPLICIT", "batch_dims"} == set(supported_ops()) | {"Const", "Placeholder", "NoOp"}
