@@ -4,9 +4,9 @@ Memory fresh from the kernel costs a page fault per 4 KiB page on first write,
 which for a decoded model costs more than decoding it. Decoded weights are
 carved out of blocks of up to :data:`BLOCK_BYTES`, each its own anonymous
 memory mapping (not the allocator's heap), and each array's pages are made
-present in one call before it is written (:func:`tfjs_codec.memadvice.populate`);
-transparent huge pages are asked for only where asking cannot stall the load
-(:func:`tfjs_codec.memadvice.huge_pages_cannot_stall`). A block lives as long as
+present before it is written (:func:`tfjs_codec.memadvice.populate`); huge
+pages are asked for while they come without stalling the load (the rules are
+in :mod:`tfjs_codec.memadvice`). A block lives as long as
 any array carved from it and goes back to the kernel with the last one, so what
 a load costs does not depend on what the process allocated and freed before (a
 heap that earlier allocations left fragmented hands out 4 KiB pages). Where
@@ -96,14 +96,16 @@ class Arena:
             start = self._pos
             self._pos += need
             self._left -= need
-            block = self._block
-            out = block[start : start + nbytes]
-            if nbytes >= POPULATE_MIN_BYTES and memadvice.ENABLED:
-                if not self._huge:
-                    memadvice.populate(out.ctypes.data, nbytes, write=True)
-                elif memadvice.populate_huge(out.ctypes.data, nbytes) is False:
-                    # huge pages stall here now: the rest of the block in 4 KiB pages
-                    self._huge = False
-                    memadvice.no_huge_pages(out.ctypes.data, block.size - start)
-                    memadvice.populate(out.ctypes.data, nbytes, write=True)
+            block, huge = self._block, self._huge
+        out = block[start : start + nbytes]
+        if nbytes >= POPULATE_MIN_BYTES and memadvice.ENABLED:  # outside the lock: threads populate in parallel
+            if not huge:
+                memadvice.populate(out.ctypes.data, nbytes, write=True)
+            elif memadvice.populate_huge(out.ctypes.data, nbytes) is False:
+                # huge pages stall here now: the rest of the block in 4 KiB pages
+                with self._lock:
+                    if self._block is block:
+                        self._huge = False
+                memadvice.no_huge_pages(out.ctypes.data, block.size - start)
+                memadvice.populate(out.ctypes.data, nbytes, write=True)
         return out.view(dtype).reshape(shape)
