@@ -490,6 +490,8 @@ def machine() -> list[str]:
         f"cache file system: {fs or 'unknown'}",
         f"- Python {platform.python_version()}, numpy {np.__version__}, tfjs_codec {tc.__version__}",
         f"- transparent huge pages: enabled = {thp.get('enabled', 'n/a')}, defrag = {thp.get('defrag', 'n/a')}; "
+        f"free memory reported to a hypervisor (free page reporting): "
+        f"{'yes' if memadvice.free_page_reporting() else 'no'}; "
         f"machine load average at the end of the run: {load}",
         f"- tfjs_codec threads: {parallel.threads()} (`{parallel.THREADS_ENV}`"
         f"={os.environ.get(parallel.THREADS_ENV, 'unset')}); tensorflowjs: one thread (numpy's own)",

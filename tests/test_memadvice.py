@@ -100,6 +100,7 @@ def test_a_stall_turns_huge_pages_off_for_a_while(monkeypatch):
         pytest.skip("no madvise here")
     monkeypatch.setattr(memadvice, "_huge_off_until", 0.0)
     monkeypatch.setattr(memadvice, "thp_settings", lambda: {"enabled": "madvise", "defrag": "madvise"})
+    monkeypatch.setattr(memadvice, "free_page_reporting", lambda: False)  # a host's faults: the test below
     block = arena.new_block(4 << 20)
     assert memadvice.huge_pages_worth_asking()
     monkeypatch.setattr(memadvice, "STALL_S", -1.0)
@@ -116,6 +117,7 @@ def test_thp_settings_are_read_from_the_bracketed_word(tmp_path, monkeypatch):
     (tmp_path / "enabled").write_text("always [madvise] never\n")
     (tmp_path / "defrag").write_text("always defer defer+madvise [madvise] never\n")
     monkeypatch.setattr(memadvice, "_THP", str(tmp_path) + "/")
+    monkeypatch.setattr(memadvice, "_PAGE_REPORTING", str(tmp_path / "no_reporting") + "/")
     assert memadvice.thp_settings() == {"enabled": "madvise", "defrag": "madvise"}
     assert not memadvice.huge_pages_cannot_stall()
     (tmp_path / "defrag").write_text("always [defer] defer+madvise madvise never\n")
@@ -123,3 +125,29 @@ def test_thp_settings_are_read_from_the_bracketed_word(tmp_path, monkeypatch):
     monkeypatch.setattr(memadvice, "_THP", str(tmp_path / "missing") + "/")
     assert memadvice.thp_settings() == {}
     assert not memadvice.huge_pages_worth_asking() or not memadvice.ENABLED
+
+
+def test_free_page_reporting_means_huge_pages_can_stall_even_without_compaction(tmp_path, monkeypatch):
+    """On a VM that hands free 2 MiB blocks back to its host, a huge page can cost a host fault
+    per 4 KiB whatever ``defrag`` says: asking is then left to the stall detector."""
+    thp, reporting = tmp_path / "thp", tmp_path / "page_reporting"
+    thp.mkdir()
+    reporting.mkdir()
+    (thp / "enabled").write_text("always [madvise] never\n")
+    (thp / "defrag").write_text("always [defer] defer+madvise madvise never\n")
+    monkeypatch.setattr(memadvice, "_THP", str(thp) + "/")
+    monkeypatch.setattr(memadvice, "_PAGE_REPORTING", str(reporting) + "/")
+    monkeypatch.setattr(memadvice, "ENABLED", True)
+    assert not memadvice.free_page_reporting()  # no such module: bare metal, other kernels
+    assert memadvice.huge_pages_cannot_stall()
+    (reporting / "page_reporting_order").write_text("9\n")
+    (reporting / "reported_kib").write_text("0\n")
+    assert not memadvice.free_page_reporting()  # compiled in, but no driver reports
+    (reporting / "reported_kib").write_text("87463332\n")
+    assert memadvice.free_page_reporting()
+    assert not memadvice.huge_pages_cannot_stall()
+    monkeypatch.setattr(memadvice, "_huge_off_until", float("inf"))  # a stall was just seen
+    assert not memadvice.huge_pages_worth_asking()
+    (reporting / "page_reporting_order").write_text("10\n")  # only 4 MiB blocks reported: huge pages are safe
+    assert not memadvice.free_page_reporting()
+    assert memadvice.huge_pages_worth_asking()

@@ -1,21 +1,36 @@
 """What the kernel is told about fresh memory for decoded weights, so loads cost the same in every run.
 
 Every 4 KiB page of a new anonymous mapping faults on first write. Asking for
-transparent huge pages (``MADV_HUGEPAGE``) makes that one fault per 2 MiB,
-but when the kernel's ``transparent_hugepage/defrag`` setting is ``madvise``,
-``defer+madvise`` or ``always`` (Linux's default is ``madvise``) and no free
-2 MiB page is left, each such fault compacts memory synchronously: measured
-here 4.5 ms per 2 MiB instead of 0.2 ms, a 250 MiB uint8 load 100-140 ms when
-huge pages were free and 300-750 ms when they were not. So:
+transparent huge pages (``MADV_HUGEPAGE``) makes that one fault per 2 MiB, but
+a 2 MiB fault can cost 20-40 times the 0.2 ms of zeroing 2 MiB, for either of
+two reasons:
 
-- where the setting says a fault never compacts (``defer``, ``never``), huge
-  pages are asked for as before;
+- when the kernel's ``transparent_hugepage/defrag`` setting is ``madvise``,
+  ``defer+madvise`` or ``always`` (Linux's default is ``madvise``) and no free
+  2 MiB page is left, the fault compacts memory synchronously;
+- in a virtual machine that hands free memory back to its host (Linux's free
+  page reporting, used by ``virtio_balloon`` when the host offers it, as
+  Firecracker and QEMU can), blocks of 2 MiB and more that stayed free for ~2
+  seconds are reported and the host drops them; a huge page cut from one then
+  costs a host fault per 4 KiB under the guest's single fault. Measured on such
+  a VM (``defrag = madvise``, ``compact_stall`` and ``thp_fault_fallback``
+  unchanged throughout, so no compaction): 250 MiB of decodes (``np.take``
+  into fresh 64 MiB blocks, 2 threads) took 138-221 ms in huge pages right
+  after another process freed 600 MiB, and 544-720 ms when that memory had
+  been reported (6 s later); in 4 KiB pages made present in one call per
+  array, 215-257 ms in both cases.
+
+So:
+
+- where huge pages cannot stall (``defrag`` is ``defer`` or ``never``, and no
+  free page reporting: :func:`huge_pages_cannot_stall`), they are asked for
+  as before;
 - elsewhere each decoded array's pages are made present before the decode
   writes them, 2 MiB at a time (``MADV_POPULATE_WRITE``, Linux 5.14), and the
-  first 2 MiB step that takes longer than :data:`STALL_S` (a compaction)
-  turns huge pages off for the rest of that memory and for the next
-  :data:`STALL_BACKOFF_S` seconds: 4 KiB pages, present in one call each
-  array. A load then pays at most one compaction, not one per 2 MiB.
+  first 2 MiB step that takes longer than :data:`STALL_S` (a compaction or
+  host faults) turns huge pages off for the rest of that memory and for the
+  next :data:`STALL_BACKOFF_S` seconds: 4 KiB pages, present in one call each
+  array. A load then pays at most one slow step, not one per 2 MiB.
 
 Every call falls back silently: on kernels without these calls (``EINVAL``),
 on other systems, or with ``TFJS_CODEC_MADVISE=0`` in the environment (or
@@ -36,7 +51,15 @@ import os
 import sys
 import time
 
-__all__ = ["ENABLED", "huge_pages_cannot_stall", "huge_pages_worth_asking", "populate", "populate_huge", "thp_settings"]
+__all__ = [
+    "ENABLED",
+    "free_page_reporting",
+    "huge_pages_cannot_stall",
+    "huge_pages_worth_asking",
+    "populate",
+    "populate_huge",
+    "thp_settings",
+]
 
 #: Set False (or TFJS_CODEC_MADVISE=0 in the environment) to advise nothing: every page faults on first use.
 ENABLED = os.environ.get("TFJS_CODEC_MADVISE", "1") != "0"
@@ -46,6 +69,9 @@ MADV_POPULATE_READ = 22
 MADV_POPULATE_WRITE = 23
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _THP = "/sys/kernel/mm/transparent_hugepage/"
+_PAGE_REPORTING = "/sys/module/page_reporting/parameters/"
+#: log2 of a huge page in base pages (2 MiB / 4 KiB): reported blocks this small or larger hold huge pages.
+_HUGE_ORDER = 9
 
 
 def _libc_madvise() -> object | None:
@@ -80,11 +106,40 @@ def thp_settings() -> dict[str, str]:
     return out
 
 
+def _read_int(path: str) -> int | None:
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def free_page_reporting() -> bool:
+    """True when this kernel hands free blocks of huge-page size back to a hypervisor.
+
+    Linux's free page reporting (``/sys/module/page_reporting``) reports free
+    blocks of ``page_reporting_order`` and larger to the host, which drops them;
+    ``reported_kib`` above zero says a driver (``virtio_balloon``) uses it.
+
+    Returns:
+        False where the files are absent (bare metal, other systems, older kernels).
+    """
+    order = _read_int(_PAGE_REPORTING + "page_reporting_order")
+    reported = _read_int(_PAGE_REPORTING + "reported_kib")
+    return order is not None and order <= _HUGE_ORDER and bool(reported)
+
+
 def huge_pages_cannot_stall() -> bool:
-    """True when ``MADV_HUGEPAGE`` gives huge pages without ever compacting memory in the fault
-    (``enabled`` is ``always`` or ``madvise`` and ``defrag`` is ``defer`` or ``never``)."""
+    """True when ``MADV_HUGEPAGE`` gives huge pages without a slow fault: ``enabled`` is
+    ``always`` or ``madvise``, ``defrag`` is ``defer`` or ``never`` (no compaction in the
+    fault), and no free page reporting (:func:`free_page_reporting`: no host faults)."""
     s = thp_settings()
-    return ENABLED and s.get("enabled") in ("always", "madvise") and s.get("defrag") in ("defer", "never")
+    return (
+        ENABLED
+        and s.get("enabled") in ("always", "madvise")
+        and s.get("defrag") in ("defer", "never")
+        and not free_page_reporting()
+    )
 
 
 def huge_pages_worth_asking() -> bool:
@@ -98,7 +153,7 @@ def huge_pages_worth_asking() -> bool:
     return huge_pages_cannot_stall() or time.monotonic() >= _huge_off_until
 
 
-#: A 2 MiB step of :func:`populate_huge` slower than this compacted memory (zeroing 2 MiB takes ~0.2 ms).
+#: A 2 MiB step of :func:`populate_huge` slower than this compacted memory or took host faults (zeroing 2 MiB takes ~0.2 ms).
 STALL_S = 0.002
 #: After a stall, huge pages are not asked for during this many seconds (about one load; the next load tries again).
 STALL_BACKOFF_S = 1.0
@@ -120,7 +175,8 @@ def populate_huge(address: int, nbytes: int) -> bool | None:
     """:func:`populate` for writing, 2 MiB at a time, in memory advised ``MADV_HUGEPAGE``.
 
     Stops at the first step that took longer than :data:`STALL_S` (the kernel
-    compacted memory to find a huge page: the next steps would too), and then
+    compacted memory to find a huge page, or the host faulted a reported block
+    back in: the next steps would too), and then
     asks for no huge pages for :data:`STALL_BACKOFF_S` seconds.
 
     Returns:
