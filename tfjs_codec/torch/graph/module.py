@@ -31,6 +31,7 @@ import importlib.util
 import itertools
 import keyword
 import linecache
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -43,7 +44,7 @@ from ...errors import TfjsFormatError
 from ...reader import Model
 from ..state import as_numpy, as_tensor
 from .graphdef import GraphDef, TensorInfo, parse_graph, parse_signature
-from .registry import OPS, VALIDATORS, Node, parse_ref
+from .registry import OPS, STATIC_INPUTS, VALIDATORS, Node, parse_ref
 
 __all__ = ["GraphModule", "build_graph_module", "is_graph_model", "evaluate_node", "CONTROL_FLOW_OPS"]
 
@@ -445,7 +446,8 @@ def build_graph_module(model: Model) -> GraphModule:
     if control_flow:
         code.control_flow(graph, env, [i.ref for i in fed], list(const_keys), output_refs)
     else:
-        code.nodes(graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop)
+        known = {ref: v for ref, key in const_keys.items() if isinstance(v := getattr(module, key), torch.Tensor)}
+        code.nodes(graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop, known)
     module.code, module._run = code.compile(args, file)
     module.input_names = [i.key for i in fed]
     module.output_names = [o.key for o in outputs]
@@ -460,6 +462,60 @@ def build_graph_module(model: Model) -> GraphModule:
 
 
 _counter = itertools.count()
+#: Constant subgraphs are evaluated at build time when their inputs and outputs hold at most
+#: this many elements (shape arithmetic; not a convolution of two weights).
+_FOLD_LIMIT = 4096
+_FOLD_DTYPES = (torch.int32, torch.bool, torch.float32)
+# Ops never evaluated at build time: their value is not fixed (random), or they make resources.
+_NO_FOLD_PREFIXES = ("Random", "TruncatedNormal", "Multinomial", "HashTable", "LookupTable", "Placeholder")
+
+
+def _literal_at(node: Node, position: int) -> bool:
+    """True when ``node``'s op reads input ``position`` only as a Python value."""
+    static = STATIC_INPUTS.get(node.op, ())
+    return position in static or position - len(node.inputs) in static
+
+
+def _literal(value: torch.Tensor | None) -> str | None:
+    """``value`` as Python source (``3``, ``[-1, 256]``), or None when it is not small and finite."""
+    if value is None or value.numel() > _FOLD_LIMIT or value.dtype not in _FOLD_DTYPES:
+        return None
+    return _source(value.tolist())
+
+
+def _source(v: Any) -> str:
+    """A (nested) list of Python numbers as source; non-finite floats as ``float('inf')`` etc."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_source(x) for x in v) + "]"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"float({str(v)!r})"
+    return repr(v)
+
+
+def _fold(graph: GraphDef, order: list[str], stop: frozenset[str], known: dict[str, torch.Tensor]) -> None:
+    """Add to ``known`` the outputs of the nodes of ``order`` whose inputs are all known.
+
+    Each such node runs once, here, with the same op function the forward would
+    call (so the values are the ones the forward would compute); only small
+    int / bool / float results are kept.
+    """
+    for name in order:
+        node = graph.nodes[name]
+        if name in stop or node.op == "Const" or node.op not in OPS or node.op.startswith(_NO_FOLD_PREFIXES):
+            continue
+        if is_control_flow(node.op):
+            continue
+        refs = [_canon(r) for r in node.inputs]
+        if not refs or any(r not in known or known[r].numel() > _FOLD_LIMIT for r in refs):
+            continue
+        try:
+            with torch.no_grad():
+                outs = evaluate_node(node, [known[r] for r in refs])
+        except Exception:  # noqa: BLE001 - an op that fails on these values fails the same way in forward
+            continue
+        if all(isinstance(o, torch.Tensor) and o.numel() <= _FOLD_LIMIT and o.dtype in _FOLD_DTYPES for o in outs):
+            for i, o in enumerate(outs):
+                known[f"{name}:{i}"] = o
 
 
 class _Codegen:
@@ -489,22 +545,48 @@ class _Codegen:
     def _emit(self, statement: str, reads: list[str]) -> None:
         self.lines.append((statement, [r for r in reads if r in self.temps]))
 
-    def nodes(self, graph: GraphDef, env: dict[str, str], order: list[str], output_refs: list[str], stop: frozenset[str]) -> None:
-        used: dict[str, set[int]] = {}
-        for name in order:
-            for r in graph.nodes[name].inputs:
-                n, i = parse_ref(r)
-                used.setdefault(n, set()).add(i)
+    def nodes(
+        self,
+        graph: GraphDef,
+        env: dict[str, str],
+        order: list[str],
+        output_refs: list[str],
+        stop: frozenset[str],
+        known: dict[str, torch.Tensor],
+    ) -> None:
+        """Emit one call per node of ``order`` that an output needs.
+
+        ``known`` holds the values known at build time (the constants); it gains
+        the outputs of constant subgraphs (:func:`_fold`). An input an op reads
+        only as a Python value (``STATIC_INPUTS``) whose value is known is
+        written as a literal, and a node whose outputs only such inputs read is
+        not emitted at all.
+        """
+        _fold(graph, order, stop, known)
+        used: dict[str, set[int]] = {}  # node -> the outputs read (by a tensor input or as an output)
         for r in output_refs:
             n, i = parse_ref(r)
             used.setdefault(n, set()).add(i)
-        for name in order:
+        emitted: list[str] = []
+        for name in reversed(order):
             node = graph.nodes[name]
-            if name in stop or node.op == "Const":
+            if name in stop or node.op == "Const" or name not in used:
                 continue
+            emitted.append(name)
+            for p, r in enumerate(node.inputs):
+                if _literal_at(node, p) and _literal(known.get(_canon(r))) is not None:
+                    continue
+                n, i = parse_ref(r)
+                used.setdefault(n, set()).add(i)
+        for name in reversed(emitted):
+            node = graph.nodes[name]
             args = []
-            for r in node.inputs:
+            for p, r in enumerate(node.inputs):
                 ref = _canon(r)
+                lit = _literal(known.get(ref)) if _literal_at(node, p) else None
+                if lit is not None:
+                    args.append(lit)
+                    continue
                 if ref not in env:
                     raise node.error(f"input {r!r} is not an output of any node run before it")
                 args.append(env[ref])

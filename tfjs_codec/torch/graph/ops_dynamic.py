@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .registry import Node, register, validator
+from .values import scalar
 
 # --------------------------------------------------------------------------
 # non-max suppression (tfjs-core/src/backends/non_max_suppression_impl.ts)
@@ -110,9 +111,7 @@ def non_max_suppression(
 
 
 def _scalar(t: Any) -> float:
-    if isinstance(t, torch.Tensor):
-        return float(t.reshape(-1)[0].item())
-    return float(t)
+    return float(scalar(t))
 
 
 def _nms_inputs(
@@ -141,7 +140,7 @@ def _nms_inputs(
     return b, s, max_output_size, iou_threshold, score_threshold, soft_sigma
 
 
-@register("NonMaxSuppressionV2", "NonMaxSuppressionV3")
+@register("NonMaxSuppressionV2", "NonMaxSuppressionV3", static=(2, 3, 4))
 def non_max_suppression_v3(
     node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any = None
 ) -> torch.Tensor:
@@ -151,7 +150,7 @@ def non_max_suppression_v3(
     return torch.tensor(idx, dtype=torch.int32, device=boxes.device)
 
 
-@register("NonMaxSuppressionV4")
+@register("NonMaxSuppressionV4", static=(2, 3, 4))
 def non_max_suppression_v4(
     node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,7 +160,7 @@ def non_max_suppression_v4(
     return torch.tensor(idx, dtype=torch.int32, device=boxes.device), torch.tensor(valid, dtype=torch.int32, device=boxes.device)
 
 
-@register("NonMaxSuppressionV5")
+@register("NonMaxSuppressionV5", static=(2, 3, 4, 5))
 def non_max_suppression_v5(
     node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any, sigma: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -231,7 +230,7 @@ def _floyd_rivest_select(vals: list[float], idxs: list[int], k: int, left: int, 
             right = j - 1
 
 
-@register("TopKV2")
+@register("TopKV2", static=(1,))
 def top_k(node: Node, x: torch.Tensor, k: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """(values, int32 indices) of the k largest entries along the last axis."""
     kk = int(_scalar(k))

@@ -25,7 +25,7 @@ def _flags(node: Node) -> tuple[bool, bool]:
     return bool(node.attr("align_corners", False)), bool(node.attr("half_pixel_centers", False))
 
 
-@register("ResizeBilinear")
+@register("ResizeBilinear", static=(1,))
 def _resize_bilinear(node: Node, x: torch.Tensor, size: object) -> torch.Tensor:
     nh, nw = ints(size)
     align, half = _flags(node)
@@ -33,7 +33,7 @@ def _resize_bilinear(node: Node, x: torch.Tensor, size: object) -> torch.Tensor:
     return resize_nhwc(x, (nh, nw), method="bilinear", align_corners=align, half_pixel_centers=half)
 
 
-@register("ResizeNearestNeighbor")
+@register("ResizeNearestNeighbor", static=(1,))
 def _resize_nearest(node: Node, x: torch.Tensor, size: object) -> torch.Tensor:
     nh, nw = ints(size)
     align, half = _flags(node)

@@ -252,27 +252,27 @@ def _euclidean(x: torch.Tensor, axes: list[int], keep: bool) -> torch.Tensor:
     return torch.sqrt(torch.sum(x * x, dim=axes, keepdim=keep))
 
 
-register("Sum")(_reduce(_sum))
-register("Mean")(_reduce(_mean))
-register("Prod")(_reduce(_prod))
-register("Max")(_reduce(_amax))
-register("Min")(_reduce(_amin))
-register("All")(_reduce(_all))
-register("Any")(_reduce(_any))
-register("EuclideanNorm")(_reduce(_euclidean))
+register("Sum", static=(1,))(_reduce(_sum))
+register("Mean", static=(1,))(_reduce(_mean))
+register("Prod", static=(1,))(_reduce(_prod))
+register("Max", static=(1,))(_reduce(_amax))
+register("Min", static=(1,))(_reduce(_amin))
+register("All", static=(1,))(_reduce(_all))
+register("Any", static=(1,))(_reduce(_any))
+register("EuclideanNorm", static=(1,))(_reduce(_euclidean))
 
 
-@register("ArgMax")
+@register("ArgMax", static=(1,))
 def _argmax(node: Node, x: torch.Tensor, axis: Any) -> torch.Tensor:
     return torch.argmax(x, dim=norm_axis(scalar_int(axis), x.dim())).to(torch.int32)
 
 
-@register("ArgMin")
+@register("ArgMin", static=(1,))
 def _argmin(node: Node, x: torch.Tensor, axis: Any) -> torch.Tensor:
     return torch.argmin(x, dim=norm_axis(scalar_int(axis), x.dim())).to(torch.int32)
 
 
-@register("Cumsum", "Cumprod")
+@register("Cumsum", "Cumprod", static=(1,))
 def _cumulative(node: Node, x: torch.Tensor, axis: Any) -> torch.Tensor:
     """tfjs ``cumsum`` / ``cumprod`` with ``exclusive`` and ``reverse``."""
     dim = norm_axis(scalar_int(axis), x.dim())

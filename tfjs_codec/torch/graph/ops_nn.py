@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from ..activations import SELU_ALPHA, SELU_SCALE
 from ..registry import same_pad
 from .registry import Node, register, validator
+from .values import ints
 
 # --------------------------------------------------------------------------
 # activations
@@ -298,13 +299,13 @@ def _check_deconv(node: Node) -> str | None:
     return _check_conv(node)
 
 
-@register("Conv2DBackpropInput")
+@register("Conv2DBackpropInput", static=(0,))
 def _conv2d_transpose(node: Node, sizes: torch.Tensor, w: torch.Tensor, dy: torch.Tensor) -> torch.Tensor:
     """The gradient of a SAME/VALID/EXPLICIT conv: ``input_sizes`` gives the output shape.
 
     As tfjs's ``conv2dTranspose``: NHWC, no dilations (both attributes ignored).
     """
-    out_shape = [int(v) for v in sizes.tolist()]
+    out_shape = ints(sizes)
     strides = _hw(node.attr("strides"))
     kh, kw = int(w.shape[0]), int(w.shape[1])
     pads = _pads(node, (out_shape[1], out_shape[2]), (kh, kw), strides, (1, 1), "NHWC")

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .registry import Node, register, validator
-from .values import ints, norm_axis, scalar_int
+from .values import ints, norm_axis, scalar, scalar_int
 
 
 def _device(x: Any) -> torch.device | None:
@@ -47,7 +47,7 @@ def _stop_gradient(node: Node, x: torch.Tensor) -> torch.Tensor:
 # shapes
 
 
-@register("Reshape")
+@register("Reshape", static=(1,))
 def _reshape(node: Node, x: torch.Tensor, shape: Any) -> torch.Tensor:
     return x.reshape(ints(shape))
 
@@ -63,12 +63,12 @@ def _squeeze(node: Node, x: torch.Tensor) -> torch.Tensor:
     return x.reshape([d for i, d in enumerate(x.shape) if i not in axes])
 
 
-@register("ExpandDims")
+@register("ExpandDims", static=(1,))
 def _expand_dims(node: Node, x: torch.Tensor, axis: Any) -> torch.Tensor:
     return x.unsqueeze(norm_axis(scalar_int(axis), x.dim() + 1))
 
 
-@register("Transpose")
+@register("Transpose", static=(1,))
 def _transpose(node: Node, x: torch.Tensor, perm: Any) -> torch.Tensor:
     return x.permute(ints(perm))
 
@@ -93,7 +93,7 @@ def _rank(node: Node, x: Any) -> torch.Tensor:
     return torch.tensor(len(x.shape), dtype=torch.int32, device=_device(x))
 
 
-@register("BroadcastTo")
+@register("BroadcastTo", static=(1,))
 def _broadcast_to(node: Node, x: torch.Tensor, shape: Any) -> torch.Tensor:
     return torch.broadcast_to(x, ints(shape))
 
@@ -107,7 +107,7 @@ def _broadcast_args(node: Node, a: Any, b: Any) -> torch.Tensor:
 # creation
 
 
-@register("Fill")
+@register("Fill", static=(0,))
 def _fill(node: Node, dims: Any, value: torch.Tensor) -> torch.Tensor:
     return value.reshape(()).expand(ints(dims)).contiguous()
 
@@ -122,21 +122,24 @@ def _ones_like(node: Node, x: torch.Tensor) -> torch.Tensor:
     return torch.ones_like(x)
 
 
-@register("Range")
+@register("Range", static=(0, 1, 2))
 def _range(node: Node, start: torch.Tensor, limit: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
     """tfjs ``range``: ``ceil((limit - start) / delta)`` values, each the previous plus delta."""
-    s, lim, d = start.item(), limit.item(), delta.item()
+    s, lim, d = scalar(start), scalar(limit), scalar(delta)
     n = max(int(np.ceil((lim - s) / d)), 0) if d != 0 else 0
-    dtype = node.attr("Tidx", start.dtype)
+    if isinstance(start, torch.Tensor):
+        dtype, device = node.attr("Tidx", start.dtype), start.device
+    else:  # a literal known at build time
+        dtype, device = node.attr("Tidx", torch.float32 if isinstance(s, float) else torch.int32), None
     if dtype != torch.float32:
-        return torch.arange(n, dtype=torch.int64, device=start.device).mul(int(d)).add(int(s)).to(torch.int32)
+        return torch.arange(n, dtype=torch.int64, device=device).mul(int(d)).add(int(s)).to(torch.int32)
     vals = np.full(n, np.float32(d), dtype=np.float32)
     if n:
         vals[0] = np.float32(s)
-    return torch.from_numpy(np.cumsum(vals, dtype=np.float32)).to(start.device)
+    return torch.from_numpy(np.cumsum(vals, dtype=np.float32)).to(device)
 
 
-@register("OneHot")
+@register("OneHot", static=(1,))
 def _one_hot(node: Node, indices: torch.Tensor, depth: Any, on: torch.Tensor, off: torch.Tensor) -> torch.Tensor:
     """tfjs ``oneHot``: the new axis is always the last one (tfjs-converter does not read ``axis``)."""
     n = scalar_int(depth)
@@ -144,7 +147,7 @@ def _one_hot(node: Node, indices: torch.Tensor, depth: Any, on: torch.Tensor, of
     return torch.where(hot, on.reshape(()), off.reshape(()))
 
 
-@register("SparseToDense")
+@register("SparseToDense", static=(1,))
 def _sparse_to_dense(node: Node, idx: torch.Tensor, shape: Any, values: torch.Tensor, default: torch.Tensor) -> torch.Tensor:
     dims = ints(shape)
     out = default.reshape(()).expand(dims).clone()
@@ -156,7 +159,7 @@ def _sparse_to_dense(node: Node, idx: torch.Tensor, shape: Any, values: torch.Te
     return out
 
 
-@register("ScatterNd")
+@register("ScatterNd", static=(2,))
 def _scatter_nd(node: Node, indices: torch.Tensor, updates: torch.Tensor, shape: Any) -> torch.Tensor:
     out = torch.zeros(ints(shape), dtype=updates.dtype, device=updates.device)
     index = indices.long()
@@ -167,13 +170,13 @@ def _scatter_nd(node: Node, indices: torch.Tensor, updates: torch.Tensor, shape:
 # joining and splitting
 
 
-@register("ConcatV2")
+@register("ConcatV2", static=(-1,))
 def _concat_v2(node: Node, *args: Any) -> torch.Tensor:
     xs, axis = args[:-1], scalar_int(args[-1])
     return torch.cat(list(xs), dim=norm_axis(axis, xs[0].dim()))
 
 
-@register("Concat")
+@register("Concat", static=(0,))
 def _concat(node: Node, axis: Any, *xs: torch.Tensor) -> torch.Tensor:
     return torch.cat(list(xs), dim=norm_axis(scalar_int(axis), xs[0].dim()))
 
@@ -189,14 +192,14 @@ def _unpack(node: Node, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return torch.unbind(x, dim=norm_axis(int(node.attr("axis", 0)), x.dim()))
 
 
-@register("Split")
+@register("Split", static=(0,))
 def _split(node: Node, axis: Any, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     dim = norm_axis(scalar_int(axis), x.dim())
     n = int(node.attr("num_split"))
     return torch.split(x, x.shape[dim] // n, dim=dim)
 
 
-@register("SplitV")
+@register("SplitV", static=(1, 2))
 def _split_v(node: Node, x: torch.Tensor, sizes: Any, axis: Any) -> tuple[torch.Tensor, ...]:
     dim = norm_axis(scalar_int(axis), x.dim())
     s = ints(sizes)
@@ -205,15 +208,15 @@ def _split_v(node: Node, x: torch.Tensor, sizes: Any, axis: Any) -> tuple[torch.
     return torch.split(x, s, dim=dim)
 
 
-@register("Tile")
+@register("Tile", static=(1,))
 def _tile(node: Node, x: torch.Tensor, multiples: Any) -> torch.Tensor:
     return x.repeat(ints(multiples))
 
 
-@register("Reverse", "ReverseV2")
+@register("Reverse", "ReverseV2", static=(1,))
 def _reverse(node: Node, x: torch.Tensor, axis: Any) -> torch.Tensor:
     if node.op == "Reverse":  # v1: a bool per dimension
-        dims = [i for i, flag in enumerate(axis.tolist()) if flag]
+        dims = [i for i, flag in enumerate(ints(axis)) if flag]
     else:
         dims = [norm_axis(a, x.dim()) for a in ints(axis)]
     return torch.flip(x, dims) if dims else x
@@ -223,7 +226,7 @@ def _reverse(node: Node, x: torch.Tensor, axis: Any) -> torch.Tensor:
 # slicing
 
 
-@register("Slice")
+@register("Slice", static=(1, 2))
 def _slice(node: Node, x: torch.Tensor, begin: Any, size: Any) -> torch.Tensor:
     b, s = ints(begin), ints(size)
     idx = tuple(slice(bi, None if si == -1 else bi + si) for bi, si in zip(b, s, strict=False))
@@ -295,7 +298,7 @@ def strided_slice(
     return y
 
 
-@register("StridedSlice")
+@register("StridedSlice", static=(1, 2, 3))
 def _strided_slice(node: Node, x: torch.Tensor, begin: Any, end: Any, strides: Any) -> torch.Tensor:
     return strided_slice(
         x,
@@ -315,17 +318,17 @@ def _strided_slice(node: Node, x: torch.Tensor, begin: Any, end: Any, strides: A
 
 
 def _pad_list(paddings: Any) -> list[tuple[int, int]]:
-    flat = ints(paddings.reshape(-1))  # [rank, 2]
+    flat = ints(paddings)  # [rank, 2]
     return [(flat[2 * i], flat[2 * i + 1]) for i in range(len(flat) // 2)]
 
 
-@register("Pad", "PadV2")
+@register("Pad", "PadV2", static=(1, 2))
 def _pad(node: Node, x: torch.Tensor, paddings: Any, value: Any = None) -> torch.Tensor:
     pads = _pad_list(paddings)
     flat: list[int] = []
     for a, b in reversed(pads):
         flat += [a, b]
-    fill = 0.0 if value is None else value.item()
+    fill = 0.0 if value is None else scalar(value)
     return F.pad(x, flat, value=fill)
 
 
@@ -335,7 +338,7 @@ def _check_mirror(node: Node) -> str | None:
     return None if mode in ("REFLECT", "SYMMETRIC") else f"mode {mode!r}"
 
 
-@register("MirrorPad")
+@register("MirrorPad", static=(1,))
 def _mirror_pad(node: Node, x: torch.Tensor, paddings: Any) -> torch.Tensor:
     reflect = node.attr("mode") == "REFLECT"
     for axis, (a, b) in enumerate(_pad_list(paddings)):
@@ -375,7 +378,7 @@ def gather(params: torch.Tensor, indices: torch.Tensor, axis: int, batch_dims: i
     return g.permute(perm).reshape(shape_p[:axis] + shape_i[batch_dims:] + shape_p[axis + 1 :])
 
 
-@register("GatherV2")
+@register("GatherV2", static=(2,))
 def _gather_v2(node: Node, params: torch.Tensor, indices: torch.Tensor, axis: Any) -> torch.Tensor:
     return gather(params, indices, scalar_int(axis), int(node.attr("batch_dims", 0)))
 
@@ -395,7 +398,7 @@ def _gather_nd(node: Node, params: torch.Tensor, indices: torch.Tensor) -> torch
 # space <-> batch
 
 
-@register("SpaceToBatchND")
+@register("SpaceToBatchND", static=(1, 2))
 def _space_to_batch(node: Node, x: torch.Tensor, block: Any, paddings: Any) -> torch.Tensor:
     bs = ints(block)
     m = len(bs)
@@ -414,7 +417,7 @@ def _space_to_batch(node: Node, x: torch.Tensor, block: Any, paddings: Any) -> t
     return x.reshape([b0 * int(np.prod(bs))] + [s // k for s, k in zip(spatial, bs, strict=False)] + rest)
 
 
-@register("BatchToSpaceND")
+@register("BatchToSpaceND", static=(1, 2))
 def _batch_to_space(node: Node, x: torch.Tensor, block: Any, crops: Any) -> torch.Tensor:
     bs = ints(block)
     m = len(bs)
@@ -445,7 +448,7 @@ def _random_dtype(node: Node) -> torch.dtype:
     return dtype if isinstance(dtype, torch.dtype) else torch.float32
 
 
-@register("RandomUniform")
+@register("RandomUniform", static=(0,))
 def _random_uniform(node: Node, shape: Any) -> torch.Tensor:
     """tfjs ``randomUniform(shape, minval, maxval, dtype)``: values in [minval, maxval)."""
     lo, hi = float(node.attr("minval", 0.0)), float(node.attr("maxval", 1.0))
@@ -453,12 +456,12 @@ def _random_uniform(node: Node, shape: Any) -> torch.Tensor:
     return out.to(_random_dtype(node))
 
 
-@register("RandomStandardNormal")
+@register("RandomStandardNormal", static=(0,))
 def _random_normal(node: Node, shape: Any) -> torch.Tensor:
     return torch.randn(ints(shape)).to(_random_dtype(node))
 
 
-@register("TruncatedNormal")
+@register("TruncatedNormal", static=(0,))
 def _truncated_normal(node: Node, shape: Any) -> torch.Tensor:
     """Normal values redrawn outside two standard deviations, as tfjs ``truncatedNormal``."""
     out = torch.empty(ints(shape))
@@ -466,12 +469,12 @@ def _truncated_normal(node: Node, shape: Any) -> torch.Tensor:
     return out.to(_random_dtype(node))
 
 
-@register("LinSpace")
+@register("LinSpace", static=(0, 1, 2))
 def _linspace(node: Node, start: torch.Tensor, stop: torch.Tensor, num: Any) -> torch.Tensor:
-    return torch.linspace(float(start.item()), float(stop.item()), scalar_int(num), dtype=torch.float32)
+    return torch.linspace(float(scalar(start)), float(scalar(stop)), scalar_int(num), dtype=torch.float32)
 
 
-@register("MatrixBandPart")
+@register("MatrixBandPart", static=(1, 2))
 def _band_part(node: Node, x: torch.Tensor, lower: Any, upper: Any) -> torch.Tensor:
     """Keep ``lower`` sub- and super-diagonals of the last two axes (negative: all).
 

@@ -6,7 +6,16 @@ as ``fn(node, *inputs)``: ``node`` is the :class:`Node` (attributes decoded),
 tensors and table handles are numpy arrays / Python objects). It returns a
 tensor, or a tuple / list for a multi-output op (output ``name:i`` is element
 ``i``; a tuple or list is always read as several outputs). Ops that need Python
-values from a tensor (shapes, axes) call ``.tolist()`` on it.
+values from a tensor (shapes, axes) read them with
+:func:`~tfjs_codec.torch.graph.values.ints` / ``scalar``.
+
+Inputs an op only reads as Python values (a Reshape's shape, a Mean's axes, a
+Transpose's permutation) are declared with ``register(..., static=(1,))``
+(positions; negative counts from the end). When the value of such an input is
+known when the module is built (a constant, or a constant subgraph), the
+generated ``forward`` passes it as a Python literal (``[-1, 256]``, ``3``)
+instead of a tensor, so the op function must accept both: a tensor, or a
+(nested) list / int / float / bool of the same values.
 
 An op may also register a *validator* (``@validator("Op")``): called once per
 node when the module is built, it returns a reason string when the node's
@@ -26,13 +35,15 @@ import torch
 
 from ...errors import TfjsFormatError
 
-__all__ = ["OPS", "VALIDATORS", "OpFn", "Node", "register", "validator", "tf_dtype", "parse_ref", "MISSING"]
+__all__ = ["OPS", "VALIDATORS", "STATIC_INPUTS", "OpFn", "Node", "register", "validator", "tf_dtype", "parse_ref", "MISSING"]
 
 #: An op function: ``fn(node, *inputs)`` -> a tensor, or a tuple / list of outputs
 #: (or, for resource ops such as hash tables, the Python object standing for the resource).
 OpFn = Callable[..., Any]
 OPS: dict[str, OpFn] = {}
 VALIDATORS: dict[str, Callable[[Node], str | None]] = {}
+#: op name -> positions of the inputs it reads only as Python values (see the module docstring).
+STATIC_INPUTS: dict[str, tuple[int, ...]] = {}
 
 
 class _Missing:
@@ -43,11 +54,14 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-def register(*op_names: str) -> Callable[[OpFn], OpFn]:
+def register(*op_names: str, static: tuple[int, ...] = ()) -> Callable[[OpFn], OpFn]:
     """Decorator: register ``fn`` as the implementation of each op in ``op_names``.
 
     Args:
         *op_names: TensorFlow op names (``"Conv2D"``, ``"_FusedConv2D"``, ...).
+        static: positions of the inputs ``fn`` reads only as Python values (shapes,
+            axes, sizes); negative positions count from the last input. Such an
+            input known at build time reaches ``fn`` as a Python literal.
 
     Returns:
         The decorator, which returns the function unchanged.
@@ -56,6 +70,8 @@ def register(*op_names: str) -> Callable[[OpFn], OpFn]:
     def deco(fn: OpFn) -> OpFn:
         for name in op_names:
             OPS[name] = fn
+            if static:
+                STATIC_INPUTS[name] = static
         return fn
 
     return deco

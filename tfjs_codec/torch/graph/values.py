@@ -6,11 +6,21 @@ from typing import Any
 
 import torch
 
-__all__ = ["ints", "scalar_int", "norm_axis", "as_tensor_like"]
+__all__ = ["ints", "scalar_int", "scalar", "norm_axis", "as_tensor_like"]
+
+
+def _flat(v: Any) -> list[Any]:
+    if isinstance(v, (list, tuple)):
+        return [x for item in v for x in _flat(item)]
+    return [v]
 
 
 def ints(t: Any) -> list[int]:
-    """A shape / axis / size input as a flat list of Python ints (a scalar gives a 1-list)."""
+    """A shape / axis / size input as a flat list of Python ints (a scalar gives a 1-list).
+
+    ``t`` is a tensor, a numpy array, or the Python literal the generated forward
+    passes for a value known at build time (an int, or a nested list of ints).
+    """
     if isinstance(t, torch.Tensor):
         v = t.reshape(-1).tolist()
     elif hasattr(t, "reshape"):
@@ -19,12 +29,21 @@ def ints(t: Any) -> list[int]:
         v = t
     if isinstance(v, (int, float, bool)):
         return [int(v)]
-    return [int(x) for x in v]
+    return [int(x) for x in _flat(v)]
 
 
 def scalar_int(t: Any) -> int:
     """A scalar (or 1-element) integer input as a Python int."""
     return ints(t)[0]
+
+
+def scalar(t: Any) -> Any:
+    """A scalar (or 1-element) input as a Python number (tensor ``.item()``, literals as they are)."""
+    if isinstance(t, torch.Tensor):
+        return t.reshape(-1)[0].item()
+    if isinstance(t, (list, tuple)):
+        return _flat(t)[0]
+    return t
 
 
 def norm_axis(axis: int, rank: int) -> int:
