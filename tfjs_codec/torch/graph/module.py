@@ -45,6 +45,7 @@ from ...reader import Model
 from ..state import as_numpy, as_tensor
 from .graphdef import GraphDef, TensorInfo, parse_graph, parse_signature
 from .registry import OPS, STATIC_INPUTS, VALIDATORS, Node, parse_ref
+from .shapes import RUNTIME, Arg, shape_expression
 
 __all__ = ["GraphModule", "build_graph_module", "is_graph_model", "evaluate_node", "CONTROL_FLOW_OPS"]
 
@@ -528,6 +529,11 @@ class _Codegen:
         self.lines: list[tuple[str, list[str]]] = []  # (statement, temporaries it reads)
         self.result = "None"
         self.temps: set[str] = set()
+        self.shape_kinds: dict[str, str] = {}  # shape-domain variable -> "scalar" / "vector"
+        self.tensor_of: dict[str, str] = {}  # shape-domain variable -> its tensor's variable
+        for key, obj in {**RUNTIME, "torch": torch}.items():
+            self.names.add(key)
+            self.globals[key] = obj
 
     def _global(self, hint: str, obj: Any) -> str:
         name = _identifier(hint, self.names)
@@ -580,25 +586,39 @@ class _Codegen:
                 used.setdefault(n, set()).add(i)
         for name in reversed(emitted):
             node = graph.nodes[name]
-            args = []
+            args: list[str] = []
+            shape_args: list[Arg | None] = []
             for p, r in enumerate(node.inputs):
                 ref = _canon(r)
                 lit = _literal(known.get(ref)) if _literal_at(node, p) else None
                 if lit is not None:
                     args.append(lit)
-                    continue
-                if ref not in env:
+                elif ref not in env:
                     raise node.error(f"input {r!r} is not an output of any node run before it")
-                args.append(env[ref])
+                else:
+                    args.append(env[ref])
+                shape_args.append(self._shape_arg(args[-1], known.get(ref)))
+            comment = name.replace("\n", " ")
             if node.op in _ALIASES and len(args) == 1:
                 env[f"{name}:0"] = args[0]
                 continue
+            plain = [a is None and x not in self.shape_kinds for a, x in zip(shape_args, args, strict=True)]
+            if node.op in ("Shape", "Size", "Rank"):
+                shape_args = [Arg(x, "tensor") for x in args]  # they read only the shape of a tensor
+            found = shape_expression(node, shape_args, plain)
+            var = _identifier("v_" + name.rsplit("/", 1)[-1].lower(), self.names)
+            self.temps.add(var)
+            if found is not None:
+                expr, kind = found
+                self.shape_kinds[var] = kind
+                self._emit(f"{var} = {expr}  # {comment}", args)
+                env[f"{name}:0"] = var
+                continue
+            # a consumer that reads a shape-domain value as a tensor gets the tensor the op would have made
+            args = [x if _literal_at(node, p) else self._as_tensor(x) for p, x in enumerate(args)]
             idxs = used.get(name, {0})
             multi = idxs != {0}
             fn = self._global(node.op, _bind(OPS[node.op], node, multi))
-            var = _identifier("v_" + name.rsplit("/", 1)[-1].lower(), self.names)
-            self.temps.add(var)
-            comment = name.replace("\n", " ")
             self._emit(f"{var} = {fn}({', '.join(args)})  # {comment}", args)
             if multi:
                 for i in sorted(idxs):
@@ -608,9 +628,29 @@ class _Codegen:
                     env[f"{name}:{i}"] = part
             else:
                 env[f"{name}:0"] = var
-        outs = [env[r] for r in output_refs]
+        outs = [self._as_tensor(env[r]) for r in output_refs]
         self.result = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ",)"
         self.keep = set(outs)
+
+    def _shape_arg(self, src: str, value: torch.Tensor | None) -> Arg | None:
+        """An input as :func:`shape_expression` sees it (None: neither shape-domain nor a small int constant)."""
+        if src in self.shape_kinds:
+            return Arg(src, self.shape_kinds[src])
+        if value is not None and value.dtype == torch.int32 and value.dim() <= 1 and value.numel() <= _FOLD_LIMIT:
+            py = value.tolist()
+            return Arg(repr(py), "vector" if value.dim() else "scalar", py)
+        return None
+
+    def _as_tensor(self, src: str) -> str:
+        """``src``, or for a shape-domain variable the int32 tensor of its value (made once)."""
+        if src not in self.shape_kinds:
+            return src
+        if src not in self.tensor_of:
+            var = _identifier(src + "_t", self.names)
+            self.temps.add(var)
+            self._emit(f"{var} = torch.tensor({src}, dtype=torch.int32)", [src])
+            self.tensor_of[src] = var
+        return self.tensor_of[src]
 
     def control_flow(
         self, graph: GraphDef, env: dict[str, str], input_refs: list[str], const_refs: list[str], output_refs: list[str]

@@ -34,7 +34,6 @@ from .values import ints
 # activations
 
 
-
 def prelu(x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """tfjs ``prelu``: ``x < 0 ? alpha * x : x`` with ``alpha`` broadcast."""
     return torch.where(x < 0, alpha * x, x)

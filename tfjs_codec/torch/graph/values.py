@@ -15,11 +15,13 @@ def _flat(v: Any) -> list[Any]:
     return [v]
 
 
-def ints(t: Any) -> list[int]:
+def ints(t: Any) -> list[Any]:
     """A shape / axis / size input as a flat list of Python ints (a scalar gives a 1-list).
 
-    ``t`` is a tensor, a numpy array, or the Python literal the generated forward
-    passes for a value known at build time (an int, or a nested list of ints).
+    ``t`` is a tensor, a numpy array, the Python literal the generated forward
+    passes for a value known at build time (an int, or a nested list of ints),
+    or a list of sizes computed from tensor shapes (which stay ``torch.SymInt``
+    when traced, so that a traced program keeps them symbolic).
     """
     if isinstance(t, torch.Tensor):
         v = t.reshape(-1).tolist()
@@ -29,12 +31,12 @@ def ints(t: Any) -> list[int]:
         v = t
     if isinstance(v, (int, float, bool)):
         return [int(v)]
-    return [int(x) for x in _flat(v)]
+    return [x if isinstance(x, torch.SymInt) else int(x) for x in _flat(v)]
 
 
 def scalar_int(t: Any) -> int:
     """A scalar (or 1-element) integer input as a Python int."""
-    return ints(t)[0]
+    return int(ints(t)[0])
 
 
 def scalar(t: Any) -> Any:
