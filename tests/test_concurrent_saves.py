@@ -72,14 +72,22 @@ def _reader(folder: str, writers: int, stop: multiprocessing.synchronize.Event, 
     manifest = Path(folder) / "model.json"
     try:
         while not stop.is_set():
-            before = manifest.read_bytes()
+            # Every commit renames a new file over model.json, even when a writer puts back the very
+            # bytes of an earlier manifest (its own model again). Holding the current one open keeps
+            # its inode from being reused: the name still naming it after the load means no commit
+            # happened during the load.
+            fd = os.open(manifest, os.O_RDONLY)
             try:
-                k = which_model(Path(folder), writers)
-            except tc.TfjsFormatError as exc:
-                if exc.reason != "missing shard file" or manifest.read_bytes() == before:
-                    raise
-                seen.put(-1)
-                continue
+                held = os.fstat(fd).st_ino
+                try:
+                    k = which_model(Path(folder), writers)
+                except tc.TfjsFormatError as exc:
+                    if exc.reason != "missing shard file" or os.stat(manifest).st_ino == held:
+                        raise
+                    seen.put(-1)
+                    continue
+            finally:
+                os.close(fd)
             seen.put(k)
             count += 1
     except BaseException as exc:
