@@ -196,3 +196,37 @@ def test_source_options_that_do_not_fit_the_path_are_refused(argv, message):
     with pytest.raises(SystemExit) as err:
         main(argv + [folder], out=io.StringIO())
     assert str(err.value) == message + folder
+
+
+@pytest.mark.parametrize(
+    "dest,why",
+    [
+        ("out.onnx", "ONNX export is not supported yet"),
+        ("out.pt2", "torch.export programs are not supported yet"),
+        ("model.h5", "Keras HDF5 files are not written by tfjs-codec"),
+        ("weights.bin2", "'.bin2' is not an output kind tfjs-codec writes"),
+    ],
+)
+def test_convert_refuses_an_output_kind_it_does_not_write(tmp_path, capsys, dest, why):
+    """`convert model.json out.onnx` used to exit 0 after writing a tfjs model into a directory named
+    out.onnx: an ending that names another kind of file is an error, and nothing is written."""
+    target = tmp_path / dest
+    with pytest.raises(SystemExit) as e:
+        main(["convert", str(FIXTURES / "tfjs_converter_dense_float32"), str(target)])
+    assert str(e.value) == (
+        f"tfjs-codec convert: cannot write {target}: {why}. Outputs: a directory or a .json path (a TensorFlow.js "
+        "model), an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz), or .npz / .safetensors "
+        "(the decoded weights); a directory whose name has a dot: create it first, or end the name with '/'"
+    )
+    assert not target.exists()
+
+
+def test_convert_into_a_directory_whose_name_has_a_dot(tmp_path):
+    """An existing directory, or a name ending with '/', is a directory whatever its dots."""
+    made = tmp_path / "model.v2"
+    made.mkdir()
+    assert main(["convert", str(FIXTURES / "tfjs_converter_dense_float32"), str(made), "--quiet"]) == 0
+    assert (made / "model.json").is_file()
+    fresh = tmp_path / "model.v3"
+    assert main(["convert", str(FIXTURES / "tfjs_converter_dense_float32"), str(fresh) + "/", "--quiet"]) == 0
+    assert (fresh / "model.json").is_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from .manifest import ManifestGroup, stored_nbytes
 from .model import Model
 from .progress import ProgressLine
 from .reader import load
-from .sources import option_problem
+from .sources import ARCHIVE_SUFFIXES, is_archive_name, option_problem
 from .verify import verify
 from .weight_files import WEIGHT_FILE_SUFFIXES, read_weights_file, write_weights_file
 from .writer import save
@@ -321,7 +322,43 @@ def _quantize_arg(value: str | None) -> Any:
     return value
 
 
+#: Output names ``convert`` knows, besides weight files: what each other ending would need.
+_NOT_WRITTEN = {
+    ".onnx": "ONNX export is not supported yet",
+    ".pt2": "torch.export programs are not supported yet",
+    ".pt": "PyTorch: use tfjs_codec.torch (tct.to_module, then torch.save of its state_dict)",
+    ".pth": "PyTorch: use tfjs_codec.torch (tct.to_module, then torch.save of its state_dict)",
+    ".h5": "Keras HDF5 files are not written by tfjs-codec",
+    ".keras": "Keras files are not written by tfjs-codec",
+    ".pb": "TensorFlow SavedModels are not written by tfjs-codec",
+    ".tflite": "TensorFlow Lite files are not written by tfjs-codec",
+}
+
+
+def _check_dest(dest: str) -> None:
+    """Refuse an output name whose ending says a kind of file convert does not write (it would
+    otherwise become a TensorFlow.js model in a directory of that name)."""
+    path = Path(dest)
+    suffix = path.suffix.lower()
+    if (
+        not suffix
+        or suffix == ".json"
+        or suffix in WEIGHT_FILE_SUFFIXES
+        or is_archive_name(dest)
+        or path.is_dir()
+        or dest.endswith(("/", os.sep))
+    ):
+        return
+    why = _NOT_WRITTEN.get(suffix, f"'{path.suffix}' is not an output kind tfjs-codec writes")
+    raise SystemExit(
+        f"tfjs-codec convert: cannot write {dest}: {why}. Outputs: a directory or a .json path (a TensorFlow.js "
+        f"model), an archive ({', '.join(ARCHIVE_SUFFIXES)}), or {' / '.join(sorted(WEIGHT_FILE_SUFFIXES))} "
+        "(the decoded weights); a directory whose name has a dot: create it first, or end the name with '/'"
+    )
+
+
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
+    _check_dest(args.dest)
     src, dst = Path(args.source), Path(args.dest)
     quantize = _quantize_arg(args.quantize)
     progress = ProgressLine(f"writing {dst.name}", enabled=None if not args.quiet else False)
