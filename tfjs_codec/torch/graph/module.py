@@ -46,6 +46,7 @@ from ..state import as_numpy, as_tensor
 from .graphdef import GraphDef, TensorInfo, parse_graph, parse_signature
 from .registry import OPS, STATIC_INPUTS, VALIDATORS, Node, parse_ref
 from .shapes import RUNTIME, Arg, shape_expression
+from .values import TRACING_REFUSAL
 
 __all__ = ["GraphModule", "build_graph_module", "is_graph_model", "evaluate_node", "CONTROL_FLOW_OPS"]
 
@@ -445,7 +446,7 @@ def build_graph_module(model: Model) -> GraphModule:
     env: dict[str, str] = {info.ref: arg for info, arg in zip(fed, args, strict=True)}
     env.update((ref, f"self.{key}") for ref, key in const_keys.items())
     if control_flow:
-        code.control_flow(graph, env, [i.ref for i in fed], list(const_keys), output_refs)
+        code.control_flow(graph, env, [i.ref for i in fed], list(const_keys), output_refs, file)
     else:
         known = {ref: v for ref, key in const_keys.items() if isinstance(v := getattr(module, key), torch.Tensor)}
         code.nodes(graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop, known)
@@ -653,14 +654,26 @@ class _Codegen:
         return self.tensor_of[src]
 
     def control_flow(
-        self, graph: GraphDef, env: dict[str, str], input_refs: list[str], const_refs: list[str], output_refs: list[str]
+        self,
+        graph: GraphDef,
+        env: dict[str, str],
+        input_refs: list[str],
+        const_refs: list[str],
+        output_refs: list[str],
+        graph_file: str,
     ) -> None:
         from . import control_flow
 
         refs = input_refs + const_refs
         n_out = len(output_refs)
+        flow = [n for n in graph.nodes.values() if is_control_flow(n.op)]
+        first = flow[0]
+        more = f" and {len(flow) - 1} more control-flow nodes" if len(flow) > 1 else ""
+        why = f"the graph has control flow ({first.op} node {first.name!r}{more}), run by the graph interpreter"
 
         def run_control_flow(*values: Any) -> Any:
+            if torch.compiler.is_compiling():
+                raise TfjsFormatError(f"{why}: {TRACING_REFUSAL}", file=graph_file, field="modelTopology")
             feeds = dict(zip(refs, values, strict=True))
             outs = control_flow.execute(graph, feeds, output_refs, evaluate_node)
             return outs[0] if n_out == 1 else tuple(outs)

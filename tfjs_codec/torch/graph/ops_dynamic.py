@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .registry import Node, register, validator
-from .values import scalar
+from .values import refuse_tracing, scalar
 
 # --------------------------------------------------------------------------
 # non-max suppression (tfjs-core/src/backends/non_max_suppression_impl.ts)
@@ -118,6 +118,7 @@ def _nms_inputs(
     node: Node, boxes: torch.Tensor, scores: torch.Tensor, max_out: Any, iou: Any, score_thr: Any | None, sigma: Any | None = None
 ) -> tuple[np.ndarray, np.ndarray, int, float, float, float]:
     """The inputs as tfjs's nonMaxSuppSanityCheck leaves them; raises its errors."""
+    refuse_tracing(node, "non-max suppression runs in Python on the boxes' values")
     iou_threshold = _scalar(iou)
     score_threshold = -math.inf if score_thr is None else _scalar(score_thr)
     soft_sigma = 0.0 if sigma is None else _scalar(sigma)
@@ -233,6 +234,8 @@ def _floyd_rivest_select(vals: list[float], idxs: list[int], k: int, left: int, 
 @register("TopKV2", static=(1,))
 def top_k(node: Node, x: torch.Tensor, k: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """(values, int32 indices) of the k largest entries along the last axis."""
+    if isinstance(k, torch.Tensor):
+        refuse_tracing(node, "k is a tensor computed at run time (the output's size would depend on its value)")
     kk = int(_scalar(k))
     if x.dim() < 1:
         raise node.error("topk() expects the input to be of rank 1 or higher, but got 0")
@@ -244,6 +247,7 @@ def top_k(node: Node, x: torch.Tensor, k: Any) -> tuple[torch.Tensor, torch.Tens
     if bool(node.attr("sorted", True)):
         order = torch.sort(x.detach(), dim=-1, descending=True, stable=True).indices[..., :kk]
     else:
+        refuse_tracing(node, "sorted=false selects in Python on the values (tfjs' order of unsorted results)")
         rows = x.detach().reshape(-1, last).cpu()
         out = []
         for row in rows.tolist():

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["ints", "scalar_int", "scalar", "norm_axis", "as_tensor_like"]
+__all__ = ["ints", "scalar_int", "scalar", "norm_axis", "as_tensor_like", "refuse_tracing", "TRACING_REFUSAL"]
 
 
 def _flat(v: Any) -> list[Any]:
@@ -46,6 +46,24 @@ def scalar(t: Any) -> Any:
     if isinstance(t, (list, tuple)):
         return _flat(t)[0]
     return t
+
+
+#: How an op that cannot be traced ends its message (see :func:`refuse_tracing`).
+TRACING_REFUSAL = "torch.export and torch.compile cannot trace it (the module runs it eagerly)"
+
+
+def refuse_tracing(node: Any, why: str) -> None:
+    """Raise when ``node`` is being traced (``torch.export`` / ``torch.compile``): ``why`` it cannot be.
+
+    Ops whose work is Python on the tensors' values (non-max suppression,
+    top-k with a k computed at run time) would otherwise fail deep inside
+    torch with a message about data-dependent symbols that names no node.
+
+    Raises:
+        TfjsFormatError: naming the model file and the node.
+    """
+    if torch.compiler.is_compiling():
+        raise node.error(f"{why}: {TRACING_REFUSAL}")
 
 
 def norm_axis(axis: int, rank: int) -> int:
