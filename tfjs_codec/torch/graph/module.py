@@ -472,6 +472,11 @@ _FOLD_DTYPES = (torch.int32, torch.bool, torch.float32)
 _NO_FOLD_PREFIXES = ("Random", "TruncatedNormal", "Multinomial", "HashTable", "LookupTable", "Placeholder")
 
 
+# Ops written as the tensor method they are, when their second input is a Python value
+# (``x.reshape([-1, 256])``): the op functions call exactly these.
+_METHODS = {"Reshape": "reshape", "Transpose": "permute"}
+
+
 def _literal_at(node: Node, position: int) -> bool:
     """True when ``node``'s op reads input ``position`` only as a Python value."""
     static = STATIC_INPUTS.get(node.op, ())
@@ -617,6 +622,11 @@ class _Codegen:
                 continue
             # a consumer that reads a shape-domain value as a tensor gets the tensor the op would have made
             args = [x if _literal_at(node, p) else self._as_tensor(x) for p, x in enumerate(args)]
+            method = _METHODS.get(node.op)
+            if method is not None and len(args) == 2 and args[0] not in self.shape_kinds and self._is_python(args[1]):
+                self._emit(f"{var} = {args[0]}.{method}({args[1]})  # {comment}", args)
+                env[f"{name}:0"] = var
+                continue
             idxs = used.get(name, {0})
             multi = idxs != {0}
             fn = self._global(node.op, _bind(OPS[node.op], node, multi))
@@ -632,6 +642,10 @@ class _Codegen:
         outs = [self._as_tensor(env[r]) for r in output_refs]
         self.result = outs[0] if len(outs) == 1 else "(" + ", ".join(outs) + ",)"
         self.keep = set(outs)
+
+    def _is_python(self, src: str) -> bool:
+        """True when ``src`` is a literal or a shape-domain variable (a Python value, not a tensor)."""
+        return src in self.shape_kinds or not src.isidentifier() and not src.startswith("self.")
 
     def _shape_arg(self, src: str, value: torch.Tensor | None) -> Arg | None:
         """An input as :func:`shape_expression` sees it (None: neither shape-domain nor a small int constant)."""
