@@ -29,10 +29,11 @@ REFUSED = {
         13,
     ),
 }
-#: torch.compile(fullgraph=True) is slow (Inductor compiles C++): these models cover the generated
-#: forward's forms (literal axes and paddings, symbolic shape arithmetic feeding Reshape,
-#: Conv2DBackpropInput and ResizeBilinear) within about a minute on 2 cores.
-COMPILED = ["age", "blazepose-detector"]
+#: torch.compile(fullgraph=True) is slow (Inductor compiles C++; measured on 2 busy cores, cold
+#: cache: antispoof 4.6 s, facemesh-detection-short 46 s, age 38 s, blazepose-detector over 2 min).
+#: facemesh-detection-short has the generated forward's forms: literal axes and paddings, shape
+#: arithmetic on a run-time shape feeding Reshape (Shape -> StridedSlice -> Pack), Pad, concat.
+COMPILED = ["antispoof", "facemesh-detection-short"]
 
 
 def _outputs(y) -> tuple:
