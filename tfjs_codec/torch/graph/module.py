@@ -575,6 +575,13 @@ class _Codegen:
         not emitted at all.
         """
         _fold(graph, order, stop, known)
+        literals: dict[str, str | None] = {}
+
+        def literal(ref: str) -> str | None:
+            if ref not in literals:
+                literals[ref] = _literal(known.get(ref))
+            return literals[ref]
+
         used: dict[str, set[int]] = {}  # node -> the outputs read (by a tensor input or as an output)
         for r in output_refs:
             n, i = parse_ref(r)
@@ -586,7 +593,7 @@ class _Codegen:
                 continue
             emitted.append(name)
             for p, r in enumerate(node.inputs):
-                if _literal_at(node, p) and _literal(known.get(_canon(r))) is not None:
+                if _literal_at(node, p) and literal(_canon(r)) is not None:
                     continue
                 n, i = parse_ref(r)
                 used.setdefault(n, set()).add(i)
@@ -596,7 +603,7 @@ class _Codegen:
             shape_args: list[Arg | None] = []
             for p, r in enumerate(node.inputs):
                 ref = _canon(r)
-                lit = _literal(known.get(ref)) if _literal_at(node, p) else None
+                lit = literal(ref) if _literal_at(node, p) else None
                 if lit is not None:
                     args.append(lit)
                 elif ref not in env:
@@ -651,7 +658,7 @@ class _Codegen:
         """An input as :func:`shape_expression` sees it (None: neither shape-domain nor a small int constant)."""
         if src in self.shape_kinds:
             return Arg(src, self.shape_kinds[src])
-        if value is not None and value.dtype == torch.int32 and value.dim() <= 1 and value.numel() <= _FOLD_LIMIT:
+        if value is not None and value.dtype == torch.int32 and value.dim() <= 1 and value.numel() <= 16:
             py = value.tolist()
             return Arg(repr(py), "vector" if value.dim() else "scalar", py)
         return None
