@@ -201,8 +201,6 @@ def test_source_options_that_do_not_fit_the_path_are_refused(argv, message):
 @pytest.mark.parametrize(
     "dest,why",
     [
-        ("out.onnx", "ONNX export is not supported yet"),
-        ("out.pt2", "torch.export programs are not supported yet"),
         ("model.h5", "Keras HDF5 files are not written by tfjs-codec"),
         ("weights.bin2", "'.bin2' is not an output kind tfjs-codec writes"),
     ],
@@ -215,8 +213,9 @@ def test_convert_refuses_an_output_kind_it_does_not_write(tmp_path, capsys, dest
         main(["convert", str(FIXTURES / "tfjs_converter_dense_float32"), str(target)])
     assert str(e.value) == (
         f"tfjs-codec convert: cannot write {target}: {why}. Outputs: a directory or a .json path (a TensorFlow.js "
-        "model), an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz), or .npz / .safetensors "
-        "(the decoded weights); a directory whose name has a dot: create it first, or end the name with '/'"
+        "model), an archive (.zip, .tar, .tar.gz, .tgz, .tar.bz2, .tbz2, .tar.xz, .txz), .npz / .safetensors "
+        "(the decoded weights), or .onnx / .pt2 (the model as ONNX / a torch.export program); a directory whose "
+        "name has a dot: create it first, or end the name with '/'"
     )
     assert not target.exists()
 

@@ -21,10 +21,8 @@ import numpy as np
 import pytest
 from conftest import FIXTURES, require_torch
 from onnx_convert import convert
-from test_torch_graph_zoo import ZOO, _cases, compare_arrays, make_input, npm_package_dirs, read_recording
+from test_torch_graph_zoo import ZOO, _cases, compare_arrays, make_input, read_recording
 from test_torch_module import LAYERS_MODELS, TOLERANCE, _arrays, _prediction
-
-__all__ = ["npm_package_dirs"]  # the fixture, used here
 
 #: model -> the start of the error its conversion stops on (why: docs/onnx.md).
 DOES_NOT_CONVERT: dict[str, str] = {}
@@ -151,18 +149,6 @@ def test_cli_convert_onnx_and_pt2(tmp_path):
     program = torch.export.load(str(tmp_path / "m.pt2"))
     got = program.module()(*[torch.from_numpy(x) for x in inputs])
     np.testing.assert_allclose(got.detach().numpy(), want[0], rtol=0, atol=TOLERANCE)
-
-
-def test_cli_refuses_an_unknown_output_extension(tmp_path):
-    from tfjs_codec.cli import main
-
-    with pytest.raises(SystemExit) as e:
-        main(["convert", str(FIXTURES / "browser_dense"), str(tmp_path / "out.onxx")], out=io.StringIO())
-    assert str(e.value) == (
-        "tfjs-codec convert: out.onxx: unknown output extension '.onxx' (known: .safetensors, .npz, .onnx, .pt2; "
-        "a directory or model.json for a TensorFlow.js model)"
-    )
-    assert not (tmp_path / "out.onxx").exists()
 
 
 def test_missing_onnx_extra_is_named(monkeypatch, tmp_path):

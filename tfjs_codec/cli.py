@@ -322,10 +322,11 @@ def _quantize_arg(value: str | None) -> Any:
     return value
 
 
+#: Outputs ``convert`` writes through torch.export (the tfjs model as a torch program).
+PROGRAM_SUFFIXES = (".onnx", ".pt2")
+
 #: Output names ``convert`` knows, besides weight files: what each other ending would need.
 _NOT_WRITTEN = {
-    ".onnx": "ONNX export is not supported yet",
-    ".pt2": "torch.export programs are not supported yet",
     ".pt": "PyTorch: use tfjs_codec.torch (tct.to_module, then torch.save of its state_dict)",
     ".pth": "PyTorch: use tfjs_codec.torch (tct.to_module, then torch.save of its state_dict)",
     ".h5": "Keras HDF5 files are not written by tfjs-codec",
@@ -352,12 +353,41 @@ def _check_dest(dest: str) -> None:
     why = _NOT_WRITTEN.get(suffix, f"'{path.suffix}' is not an output kind tfjs-codec writes")
     raise SystemExit(
         f"tfjs-codec convert: cannot write {dest}: {why}. Outputs: a directory or a .json path (a TensorFlow.js "
-        f"model), an archive ({', '.join(ARCHIVE_SUFFIXES)}), or {' / '.join(sorted(WEIGHT_FILE_SUFFIXES))} "
-        "(the decoded weights); a directory whose name has a dot: create it first, or end the name with '/'"
+        f"model), an archive ({', '.join(ARCHIVE_SUFFIXES)}), {' / '.join(sorted(WEIGHT_FILE_SUFFIXES))} "
+        "(the decoded weights), or .onnx / .pt2 (the model as ONNX / a torch.export program); a directory"
+        " whose name has a dot: create it first, or end the name with '/'"
     )
 
 
+def _convert_program(args: argparse.Namespace, dst: Path, out: TextIO) -> int:
+    if args.like or args.quantize or args.shard_size:
+        raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
+    if Path(args.source).suffix.lower() in WEIGHT_FILE_SUFFIXES:
+        raise SystemExit(f"tfjs-codec convert: {dst.suffix} needs a TensorFlow.js model as the source")
+    shapes = [[int(d) for d in s.split(",")] for s in args.input_shape] if args.input_shape else None
+    try:
+        from .torch import onnx_export
+    except ImportError as exc:
+        raise SystemExit(f"tfjs-codec convert: {exc}") from None
+    with load(args.source, **_load_options(args, args.source)) as model:
+        if dst.suffix.lower() == ".onnx":
+            try:
+                onnx_export.to_onnx(model, dst, input_shapes=shapes, dynamic_batch=not args.fixed_batch)
+            except ImportError as exc:
+                raise SystemExit(f"tfjs-codec convert: {exc}") from None
+            out.write(f"wrote {dst} ({onnx_export.describe(dst)})\n")
+        else:
+            import torch
+
+            program = onnx_export.to_exported_program(model, input_shapes=shapes, dynamic_batch=not args.fixed_batch)
+            torch.export.save(program, dst)
+            out.write(f"wrote {dst} (torch.export program)\n")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
+    if Path(args.dest).suffix.lower() in PROGRAM_SUFFIXES:
+        return _convert_program(args, Path(args.dest), out)
     _check_dest(args.dest)
     src, dst = Path(args.source), Path(args.dest)
     quantize = _quantize_arg(args.quantize)
@@ -432,9 +462,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "convert",
-        help="convert to or from .safetensors / .npz, or re-save a model",
+        help="convert to or from .safetensors / .npz, to .onnx / .pt2, or re-save a model",
         description=(
             "MODEL OUT.safetensors|OUT.npz exports the decoded weights. "
+            "MODEL OUT.onnx writes an ONNX model (needs tfjs-codec[onnx]); MODEL OUT.pt2 a torch.export program "
+            "(needs torch). "
             "IN.safetensors|IN.npz OUT_DIR --like MODEL writes a TensorFlow.js model with MODEL's structure. "
             "MODEL OUT_DIR re-saves a model (e.g. with --quantize or --shard-size)."
         ),
@@ -444,6 +476,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--like", help="the TensorFlow.js model whose topology, manifest and layout to copy")
     p.add_argument("--quantize", help='uint8, uint16, float16, or a JSON map like \'{"uint8": ["*/kernel"], "float16": true}\'')
     p.add_argument("--shard-size", type=int, help="bytes per shard (default: like's layout, or 4194304)")
+    p.add_argument("--input-shape", action="append",
+                   help=".onnx/.pt2: an input's shape, e.g. -1,224,224,3 (-1 batch); repeat per input in order, "
+                   "for inputs whose sizes the model leaves open")
+    p.add_argument("--fixed-batch", action="store_true", help=".onnx/.pt2: do not keep the batch dimension dynamic")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     _add_source_options(p)
     p.set_defaults(func=cmd_convert)

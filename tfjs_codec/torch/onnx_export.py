@@ -25,7 +25,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import TfjsFormatError
 from ..model import Model
 from .graph.module import GraphModule
 from .module import TfjsModule, to_module
@@ -48,9 +47,9 @@ _DTYPES = {
 
 
 class InputSpec:
-    """One input of the model: its tfjs name, shape (-1 where unknown) and torch dtype."""
+    """One input of the model: its tfjs name, shape (-1 where unknown, None when undeclared) and torch dtype."""
 
-    def __init__(self, name: str, shape: list[int], dtype: torch.dtype) -> None:
+    def __init__(self, name: str, shape: list[int] | None, dtype: torch.dtype) -> None:
         self.name, self.shape, self.dtype = name, shape, dtype
 
     def __repr__(self) -> str:
@@ -81,11 +80,14 @@ def _layers_inputs(model: Model, net: TfjsModule) -> list[InputSpec]:
         shape = conf.get("batch_input_shape") or conf.get("batch_shape")
         if shape is None and conf.get("input_shape") is not None:
             shape = [None, *conf["input_shape"]]
-        if shape is None:
-            raise TfjsFormatError(
-                f"input {name!r} has no batch_input_shape: pass input_shapes", file="model.json", field="modelTopology"
+        # no declared shape (a Teachable Machine model's first layer has none): the example gives it
+        specs.append(
+            InputSpec(
+                name,
+                None if shape is None else [-1 if d is None else int(d) for d in shape],
+                _DTYPES.get(conf.get("dtype"), torch.float32),
             )
-        specs.append(InputSpec(name, [-1 if d is None else int(d) for d in shape], _DTYPES.get(conf.get("dtype"), torch.float32)))
+        )
     return specs
 
 
@@ -100,7 +102,7 @@ def input_specs(model: Model | None, net: nn.Module) -> list[InputSpec]:
         One :class:`InputSpec` per input, -1 for dimensions tfjs leaves open.
 
     Raises:
-        TfjsFormatError: a layers model input without a declared shape.
+        TypeError: a layers module without its model.
     """
     if isinstance(net, GraphModule):
         return [
@@ -121,11 +123,13 @@ def _examples(
     dynamic: list[dict[int, Any] | None] = []
     examples: list[torch.Tensor] = []
     for i, spec in enumerate(specs):
-        open_batch = dynamic_batch and len(spec.shape) > 0 and spec.shape[0] == -1
+        open_batch = dynamic_batch and (spec.shape is None or (len(spec.shape) > 0 and spec.shape[0] == -1))
         dynamic.append({0: batch} if open_batch else None)
         if example_inputs is not None:
             examples.append(torch.as_tensor(example_inputs[i]))
             continue
+        if spec.shape is None:
+            raise ValueError(f"input {spec.name!r} declares no shape; give example inputs (input_shapes / --input-shape)")
         unknown = [a for a, d in enumerate(spec.shape) if d == -1 and a > 0]
         if unknown:
             raise ValueError(
