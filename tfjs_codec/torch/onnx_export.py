@@ -209,6 +209,8 @@ def to_exported_program(
 
 
 def _warn_fixed(exc: BaseException) -> None:
+    while exc.__cause__ is not None:  # the root cause, not torch.onnx's wrapper
+        exc = exc.__cause__
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     warnings.warn(
         f"the batch dimension does not trace as dynamic ({first[:300]}); exported with a fixed batch of 1", stacklevel=3
