@@ -288,6 +288,10 @@ def to_onnx(
     if dynamic is not None:
         try:
             program = export(examples, _dynamic_arg(dynamic))
+            inputs = program.model.graph.inputs if program is not None else []
+            fixed = [v.name for v, d in zip(inputs, dynamic, strict=False) if d is not None and isinstance(v.shape[0], int)]
+            if fixed:  # the exporter fell back to the example's batch of 2: a batch of 1 is what tfjs runs
+                raise RuntimeError(f"the exporter fixed the batch of {', '.join(map(str, fixed))}")
         except Exception as exc:  # noqa: BLE001 - any tracing failure: the fixed-batch program may still trace
             _warn_fixed(exc)
             program = export(_batch_one(examples, dynamic), None)
