@@ -377,10 +377,8 @@ def _convert_program(args: argparse.Namespace, dst: Path, out: TextIO) -> int:
                 raise SystemExit(f"tfjs-codec convert: {exc}") from None
             out.write(f"wrote {dst} ({onnx_export.describe(dst)})\n")
         else:
-            import torch
-
             program = onnx_export.to_exported_program(model, input_shapes=shapes, dynamic_batch=not args.fixed_batch)
-            torch.export.save(program, dst)
+            onnx_export.save_program(program, dst)
             out.write(f"wrote {dst} (torch.export program)\n")
     return 0
 

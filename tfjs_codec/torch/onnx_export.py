@@ -29,7 +29,7 @@ from ..model import Model
 from .graph.module import GraphModule
 from .module import TfjsModule, to_module
 
-__all__ = ["OPSET", "InputSpec", "input_specs", "to_exported_program", "to_onnx"]
+__all__ = ["OPSET", "InputSpec", "input_specs", "save_program", "to_exported_program", "to_onnx"]
 
 #: The ONNX opset written: the newest the torch 2.13 exporter (onnxscript's torchlib) targets
 #: natively; ONNX Runtime 1.17 and later run it.
@@ -206,6 +206,11 @@ def to_exported_program(
                 _warn_fixed(exc)
                 examples = _batch_one(examples, dynamic)
         return torch.export.export(net, examples)
+
+
+def save_program(program: torch.export.ExportedProgram, path: str | Path) -> None:
+    """Write an exported program as a ``.pt2`` file (``torch.export.save``; read with ``torch.export.load``)."""
+    torch.export.save(program, path)
 
 
 def _warn_fixed(exc: BaseException) -> None:
