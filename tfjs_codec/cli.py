@@ -359,9 +359,14 @@ def _check_dest(dest: str) -> None:
     )
 
 
-def _convert_program(args: argparse.Namespace, dst: Path, out: TextIO) -> int:
+def _refuse_model_options(args: argparse.Namespace) -> None:
+    """--like, --quantize and --shard-size shape a TensorFlow.js model: an error for any other output."""
     if args.like or args.quantize or args.shard_size:
         raise SystemExit("tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model")
+
+
+def _convert_program(args: argparse.Namespace, dst: Path, out: TextIO) -> int:
+    _refuse_model_options(args)
     if Path(args.source).suffix.lower() in WEIGHT_FILE_SUFFIXES:
         raise SystemExit(f"tfjs-codec convert: {dst.suffix} needs a TensorFlow.js model as the source")
     shapes = [[int(d) for d in s.split(",")] for s in args.input_shape] if args.input_shape else None
@@ -399,10 +404,7 @@ def cmd_convert(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     with load(args.source, **_load_options(args, args.source)) as model:  # a str: URLs must not go through Path
         if dst.suffix.lower() in WEIGHT_FILE_SUFFIXES:
-            if args.like or quantize or args.shard_size:
-                raise SystemExit(
-                    "tfjs-codec convert: --like, --quantize and --shard-size apply when writing a TensorFlow.js model"
-                )
+            _refuse_model_options(args)
             write_weights_file(dst, model.weights, progress=progress)
             out.write(f"wrote {dst} ({len(model.specs)} weights)\n")
             return 0
