@@ -1,4 +1,4 @@
-"""Keras 3 exports: to_module says what the file is and that tfjs cannot load it either."""
+"""Keras 3 exports: recognised by their signs, and built by to_module from their Keras 2 form; tfjs itself cannot load them."""
 
 from __future__ import annotations
 
@@ -10,42 +10,39 @@ from conftest import FIXTURES, JS, require_node, require_torch
 
 import tfjs_codec as tc
 
-ADVICE = (
-    "tfjs-layers 4.22 cannot load it either (tf.loadLayersModel: \"An InputLayer should be passed either a "
-    "`batchInputShape` or an `inputShape`.\"), and tfjs_codec.torch builds Keras 2 / tfjs-layers topologies only; "
-    "save the model from Keras 2 (tf_keras, TF_USE_LEGACY_KERAS=1) before converting it"
-)
-
-MESSAGES = {
-    "keras3_converter_lstm": (
-        "model.json: modelTopology: a Keras 3 export (keras_version '3.15.1'; InputLayer 'input_layer' has batch_shape "
-        "where Keras 2 writes batch_input_shape; dtypes are DTypePolicy objects; weights are named with the model's "
-        f"name first, like 'sequential_4/dense_9/kernel'): {ADVICE}"
-    ),
-    "keras3_converter_functional": (
-        "model.json: modelTopology: a Keras 3 export (keras_version '3.15.1'; InputLayer 'x' has batch_shape where "
-        "Keras 2 writes batch_input_shape; inbound nodes are {args, kwargs} objects; dtypes are DTypePolicy objects): "
-        f"{ADVICE}"
-    ),
+#: The Keras 3 exports of the first report: what makes each one a Keras 3 file.
+SIGNS = {
+    "keras3_converter_lstm": [
+        "keras_version '3.15.1'",
+        "InputLayer 'input_layer' has batch_shape where Keras 2 writes batch_input_shape",
+        "dtypes are DTypePolicy objects",
+        "weights are named with the model's name first, like 'sequential_4/dense_9/kernel'",
+    ],
+    "keras3_converter_functional": [
+        "keras_version '3.15.1'",
+        "InputLayer 'x' has batch_shape where Keras 2 writes batch_input_shape",
+        "inbound nodes are {args, kwargs} objects",
+        "dtypes are DTypePolicy objects",
+    ],
 }
+MESSAGES = SIGNS
 
 
-@pytest.mark.parametrize("case", sorted(MESSAGES))
-def test_keras3_export_gets_a_message_saying_what_it_is(case):
+@pytest.mark.parametrize("case", sorted(SIGNS))
+def test_keras3_export_is_recognised_and_built(case):
     require_torch()
     from tfjs_codec import torch as tct
+    from tfjs_codec.keras3 import keras3_signs
 
     with tc.load(FIXTURES / case) as model:
-        # The weights themselves decode like any other (tc.load, state_dict work).
-        assert all(n.count("/") >= 1 for n in model.specs)
-        with pytest.raises(tc.TfjsFormatError) as err:
-            tct.to_module(model)
-    assert str(err.value) == MESSAGES[case]
+        assert keras3_signs(model.json, list(model.specs)) == SIGNS[case]
+        net = tct.to_module(model)
+        # The module's weight names are the file's own, so save_module(like=model) writes them back.
+        assert sorted(net.weight_names) == sorted(model.specs)
 
 
 def test_keras3_signs_are_found_in_nested_models_and_without_keras_version(fixture_copy):
-    require_torch()
-    from tfjs_codec import torch as tct
+    from tfjs_codec.keras3 import keras3_signs
 
     folder = fixture_copy("keras3_converter_functional")
     path = folder / "model.json"
@@ -56,14 +53,12 @@ def test_keras3_signs_are_found_in_nested_models_and_without_keras_version(fixtu
         if lc["class_name"] == "InputLayer":
             lc["config"]["batch_input_shape"] = lc["config"]["batch_shape"]
     path.write_text(json.dumps(doc))
-    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
-        tct.to_module(model)
-    assert str(err.value) == (
-        "model.json: modelTopology: a Keras 3 export (inbound nodes are {args, kwargs} objects; layer entries carry "
-        "module and registered_name; dtypes are DTypePolicy objects): tfjs-layers 4.22 reads the Keras 2 forms only, "
-        "so tf.loadLayersModel is not expected to load it either, and tfjs_codec.torch builds Keras 2 / tfjs-layers "
-        "topologies only; save the model from Keras 2 (tf_keras, TF_USE_LEGACY_KERAS=1) before converting it"
-    )
+    with tc.load(folder) as model:
+        assert keras3_signs(model.json, list(model.specs)) == [
+            "inbound nodes are {args, kwargs} objects",
+            "layer entries carry module and registered_name",
+            "dtypes are DTypePolicy objects",
+        ]
 
 
 @pytest.mark.parametrize("case", sorted(MESSAGES))

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .model import Model
     from .quantization import dequantize, quantize
     from .reader import decode_weights, load
+    from .repair import repair
     from .writer import encode_weights, save
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "encode_weights",
     "load",
     "quantize",
+    "repair",
     "save",
     "__version__",
 ]
@@ -53,6 +55,7 @@ _LAZY = {
     "dequantize": ".quantization",
     "quantize": ".quantization",
     "encode_weights": ".writer",
+    "repair": ".repair",
     "save": ".writer",
 }
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from .. import writer
 from ..errors import TfjsFormatError
+from ..keras3 import keras3_signs, translate
 from ..reader import Model
 from .ml5 import Ml5Meta, ml5_meta
 from .registry import TfjsLayer, build_layer
@@ -149,7 +150,24 @@ def _key(name: str) -> str:
     return name.replace(".", "_") or "_"
 
 
-def _topology(model: Model) -> tuple[dict[str, Any], str]:
+class _Renamed:
+    """A model seen under other weight names (a Keras 3 export's, as the Keras 2 form names them)."""
+
+    def __init__(self, model: Model, renames: dict[str, str]) -> None:
+        self.model = model
+        self.file_name = model.file_name
+        self.json = model.json
+        self.format = model.format
+        self.specs = {renames.get(name, name): spec for name, spec in model.specs.items()}
+        self.back = {new: old for old, new in renames.items()}
+        self.weights = self
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.model.weights[self.back.get(name, name)]
+
+
+def _topology(model: Model) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """The model config to build, the manifest's name, and the weight renames (a Keras 3 export's)."""
     doc = model.json if isinstance(model.json, dict) else {}
     topo = doc.get("modelTopology")
     file = model.file_name
@@ -159,72 +177,17 @@ def _topology(model: Model) -> tuple[dict[str, Any], str]:
         )
     if not isinstance(topo, dict):
         raise TfjsFormatError("no Keras topology; to_module needs a layers model", file=file, field="modelTopology")
-    keras_version = topo.get("keras_version")
+    renames: dict[str, str] = {}
+    names = [n for n, spec in model.specs.items() if spec.group != "optimizer"]
+    if keras3_signs(doc, names):  # built from the Keras 2 form, with Keras 3's semantics
+        translation = translate(doc, names, file=file)
+        topo = translation.document["modelTopology"]
+        renames = translation.renames
     if "model_config" in topo:  # converter: {keras_version, backend, model_config}
         topo = topo["model_config"]
     if not isinstance(topo, dict) or "class_name" not in topo:
         raise TfjsFormatError("no class_name in the topology", file=file, field="modelTopology")
-    _refuse_keras3(model, topo, keras_version, file)
-    return topo, file
-
-
-#: What tfjs-layers 4.22's tf.loadLayersModel says about a Keras 3 InputLayer (``batch_shape``).
-TFJS_KERAS3_INPUT_ERROR = "An InputLayer should be passed either a `batchInputShape` or an `inputShape`."
-
-
-def _walk_layers(config: Any) -> list[dict[str, Any]]:
-    """Every layer dict of a topology config, nested models' layers too."""
-    out: list[dict[str, Any]] = []
-    layers = config if isinstance(config, list) else config.get("layers") if isinstance(config, dict) else None
-    for lc in layers if isinstance(layers, list) else []:
-        if isinstance(lc, dict):
-            out.append(lc)
-            if lc.get("class_name") in MODEL_CLASSES:
-                out += _walk_layers(lc.get("config"))
-    return out
-
-
-def _refuse_keras3(model: Model, topo: dict[str, Any], keras_version: Any, file: str) -> None:
-    """A clear error for a Keras 3 export (its names and configs are not tfjs-layers'), else nothing."""
-    signs: list[str] = []
-    if isinstance(keras_version, str) and keras_version.startswith("3."):
-        signs.append(f"keras_version {keras_version!r}")
-    layers = _walk_layers(topo.get("config"))
-    input_layer = next(
-        (
-            lc
-            for lc in layers
-            if lc.get("class_name") == "InputLayer"
-            and isinstance(lc.get("config"), dict)
-            and "batch_shape" in lc["config"]
-            and "batch_input_shape" not in lc["config"]
-        ),
-        None,
-    )
-    if input_layer is not None:
-        signs.append(f"InputLayer {input_layer['config'].get('name')!r} has batch_shape where Keras 2 writes batch_input_shape")
-    if any(isinstance(n, dict) for lc in layers for n in (lc.get("inbound_nodes") or [])):
-        signs.append("inbound nodes are {args, kwargs} objects")
-    if any("module" in lc and "registered_name" in lc for lc in layers):
-        signs.append("layer entries carry module and registered_name")
-    if any(isinstance((lc.get("config") or {}).get("dtype"), dict) for lc in layers):
-        signs.append("dtypes are DTypePolicy objects")
-    if not signs:
-        return
-    name = (topo.get("config") or {}).get("name") if isinstance(topo.get("config"), dict) else None
-    prefixed = [w for w, spec in model.specs.items() if spec.group != "optimizer" and name and w.startswith(f"{name}/")]
-    if prefixed:
-        signs.append(f"weights are named with the model's name first, like {prefixed[0]!r}")
-    if input_layer is not None:
-        tfjs = f'tfjs-layers 4.22 cannot load it either (tf.loadLayersModel: "{TFJS_KERAS3_INPUT_ERROR}")'
-    else:
-        tfjs = "tfjs-layers 4.22 reads the Keras 2 forms only, so tf.loadLayersModel is not expected to load it either"
-    raise TfjsFormatError(
-        f"a Keras 3 export ({'; '.join(signs)}): {tfjs}, and tfjs_codec.torch builds Keras 2 / tfjs-layers "
-        "topologies only; save the model from Keras 2 (tf_keras, TF_USE_LEGACY_KERAS=1) before converting it",
-        file=file,
-        field="modelTopology",
-    )
+    return topo, file, renames
 
 
 def _weight_index(model: Model) -> dict[str, dict[str, str]]:
@@ -232,7 +195,9 @@ def _weight_index(model: Model) -> dict[str, dict[str, str]]:
 
     ``layer/var`` and ``layer/cell/var`` give ``var`` (``layer/var`` first); every name
     of 3 parts or more also gives its path below the layer (``forward_lstm/kernel`` for
-    ``bidirectional/forward_lstm/kernel``), for wrappers and RNN cells.
+    ``bidirectional/forward_lstm/kernel``), for wrappers and RNN cells; and, as tfjs'
+    ``loadWeights`` does, a name of 4 parts or more that path without its next-to-last
+    part (``forward_lstm/kernel`` for ``bidirectional/forward_lstm/lstm_cell_1/kernel``).
     """
     index: dict[str, dict[str, str]] = {}
     for name, spec in model.specs.items():
@@ -248,6 +213,8 @@ def _weight_index(model: Model) -> dict[str, dict[str, str]]:
                 by_var[var] = name
         if len(parts) >= 3:
             by_var.setdefault("/".join(parts[1:]), name)
+        if len(parts) >= 4:  # tfjs' rule: without the token before the variable (TF 2.2+ cell names)
+            by_var.setdefault("/".join(parts[1:-2] + parts[-1:]), name)
     return index
 
 
@@ -462,17 +429,21 @@ def to_module(model: Model) -> TfjsModule | GraphModule:
         from .graph.module import build_graph_module
 
         return build_graph_module(model)
-    topo, file = _topology(model)
+    topo, file, renames = _topology(model)
+    view: Any = _Renamed(model, renames) if renames else model
     cls = topo["class_name"]
     config = topo.get("config")
     if cls not in MODEL_CLASSES:
         raise TfjsFormatError(
             f"model class {cls!r} is not supported by tfjs_codec.torch", file=file, field="modelTopology.class_name"
         )
-    builder = _Builder(model, file)
+    builder = _Builder(view, file)
     name = (config.get("name") if isinstance(config, dict) else None) or "model"
     layers, nodes, inputs, outputs = builder.graph(str(name), cls, config, "", "modelTopology")
     used = builder.weight_names
+    if renames:  # the module's tfjs names are the file's own
+        back = {new: old for old, new in renames.items()}
+        used = {back.get(n, n): v for n, v in used.items()}
     for wname, spec in model.specs.items():
         if spec.group != "optimizer" and wname not in used:
             raise TfjsFormatError(
