@@ -55,7 +55,18 @@ def _describe(model: Model) -> dict[str, Any]:
         "total_weights": len(rows),
         "total_elements": sum(math.prod(r["shape"]) for r in rows),
         "total_bytes": sum(r["bytes"] for r in rows),
+        "dialect": _dialect(doc, [r["name"] for r in rows if r["group"] != "optimizer"]),
     }
+
+
+def _dialect(document: Any, names: list[str]) -> str | None:
+    """What ``inspect`` says of a layers model tfjs cannot load as it is (a Keras 3 export), else None."""
+    from .keras3 import keras3_signs
+
+    signs = keras3_signs(document, names)
+    if not signs:
+        return None
+    return f"Keras 3 export ({'; '.join(signs)}): tfjs 4.22 cannot load it; run tfjs-codec repair"
 
 
 def _dims(shape: Any) -> list[int] | None:
@@ -282,6 +293,8 @@ def cmd_inspect(args: argparse.Namespace, out: TextIO) -> int:
     if info.get("shard_sizes_fetched") is False:
         out.write("; shard sizes not fetched (--probe fetches them with HEAD requests)")
     out.write("\n")
+    if info.get("dialect"):
+        out.write(f"{info['dialect']}\n")
     if info["sidecars"]:
         out.write(f"with {', '.join(info['sidecars'])}\n")
     rows = [["name", "shape", "dtype", "quantization", "group", "shards", "bytes"]]
@@ -431,6 +444,15 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_repair(args: argparse.Namespace, out: TextIO) -> int:
+    from .repair import repair
+
+    with load(args.source, **_load_options(args, args.source)) as model:
+        done = repair(model, args.dest)
+    out.write(done.summary() + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``tfjs-codec``."""
     parser = argparse.ArgumentParser(
@@ -497,6 +519,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     _add_source_options(p)
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser(
+        "repair",
+        help="rewrite a Keras 3 export so that tfjs 4.22 loads it",
+        description=(
+            "Write SOURCE, a layers model the tensorflowjs converter wrote under Keras 3 (which tf.loadLayersModel "
+            "of tfjs 4.22 cannot load), into DEST in the Keras 2 form tfjs reads: the topology translated, the "
+            "weights renamed in model.json, the shard files copied byte for byte (quantization kept), sidecar "
+            "files too. A model tfjs already loads is copied as it is. What tfjs 4.22 cannot run (a GRU with "
+            "reset_after=True, MultiHeadAttention, Lambda, ...) is an error naming the layer; nothing is written."
+        ),
+    )
+    p.add_argument("source", help="model.json, a directory or archive holding one, or an http(s) URL")
+    p.add_argument("dest", help="the directory to write (not the source's)")
+    _add_source_options(p)
+    p.set_defaults(func=cmd_repair)
 
     p = sub.add_parser(
         "export",

@@ -25,6 +25,9 @@ from .model import Model
 
 __all__ = ["Repaired", "repair"]
 
+#: How many rewrites ``Repaired.summary`` lists.
+SHOWN = 6
+
 
 @dataclass
 class Repaired:
@@ -53,7 +56,9 @@ class Repaired:
             f"({len(self.renamed)} weight(s) renamed, shards copied byte for byte)",
             f"  it was a Keras 3 export: {'; '.join(self.signs)}",
         ]
-        lines += [f"  {line}" for line in self.rewritten]
+        lines += [f"  {line}" for line in self.rewritten[:SHOWN]]
+        if len(self.rewritten) > SHOWN:
+            lines.append(f"  ... and {len(self.rewritten) - SHOWN} more rewrite(s) of the same kinds")
         return "\n".join(lines)
 
 

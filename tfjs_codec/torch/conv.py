@@ -227,7 +227,14 @@ class ConvTranspose(TfjsLayer):
 def _conv_transpose(rank: int) -> Builder:
     def build(c: BuildContext) -> TfjsLayer:
         cf = data_format(c)
-        c.only("output_padding", (None,), None)
+        # tfjs 4.22 reads no output_padding: its output length is deconvLength (length x stride for
+        # 'same', length x stride + max(kernel - stride, 0) for 'valid'), which is Keras' with the
+        # output_padding Keras 2 infers when none is given; tfjs is followed (the browser runs it).
+        output_padding = c.opt("output_padding")
+        if output_padding is not None and not (
+            isinstance(output_padding, (list, tuple)) and all(isinstance(v, int) and v >= 0 for v in output_padding)
+        ):
+            raise c.fail("output_padding", f"= {output_padding!r} is not a list of non-negative ints")
         return ConvTranspose(
             c.name, c.cls, rank=rank, kernel=c.weight("kernel"), bias=c.maybe("bias", c.opt("use_bias", True)),
             strides=c.ints("strides", rank), dilation=c.ints("dilation_rate", rank),
