@@ -438,10 +438,14 @@ class _Translator:
         """A functional model's layers; ``redirect`` gets layer -> the layer added after it that now
         gives its output (an activation made layers)."""
         out: list[dict[str, Any]] = []
+        masks = _mask_only(entries)
         for lc in entries:
             cls = str(lc.get("class_name"))
             conf = _conf(lc)
             name = str(lc.get("name") or conf.get("name"))
+            if name in masks:
+                self.rewritten.append(f"layer {name!r} ({cls}): computes a mask Keras 2 and tfjs propagate themselves; left out")
+                continue
             at = f"layer {name!r} ({cls})"
             nodes = lc.get("inbound_nodes") or []
             op = cls in _OPS and conf.keys() <= {"name"} and any(
@@ -460,6 +464,8 @@ class _Translator:
                                           field=node_at)
                 kwargs = {k: v for k, v in (node.get("kwargs") or {}).items() if v is not None}
                 kwargs.pop("training", None)
+                if _history(kwargs.get("mask")) in masks:
+                    del kwargs["mask"]  # the mask Masking / Embedding(mask_zero) give in Keras 2 and tfjs too
                 if kwargs:
                     raise TfjsFormatError(
                         f"call arguments {kwargs!r} are not supported (tfjs-layers' inbound nodes carry none)",
@@ -588,6 +594,64 @@ class _Translator:
             s = add("ReLU", "hard_sigmoid", {"max_value": 1.0}, node_refs(r))
             if act in ("hard_silu", "hard_swish"):
                 add("Multiply", "hard_silu", {}, [[[src, n, 0, {}], [s, n, 0, {}]] for n in range(calls)])
+
+
+def _history(t: Any) -> str | None:
+    """The layer a Keras 3 keras tensor comes from, or None."""
+    if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
+        hist = (t.get("config") or {}).get("keras_history")
+        if isinstance(hist, list) and hist:
+            return str(hist[0])
+    return None
+
+
+def _tensors(value: Any) -> Iterator[str]:
+    """The layers every keras tensor in an argument structure comes from."""
+    if isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _tensors(v)
+    elif isinstance(value, dict):
+        name = _history(value)
+        if name is not None:
+            yield name
+        elif value.get("class_name") != "__keras_tensor__":
+            for v in value.values():
+                yield from _tensors(v)
+
+
+#: Keras 3 ops its functional models save to compute a layer's mask (``Masking``: ``any(x != v, -1)``,
+#: ``Embedding(mask_zero=True)``: ``x != 0``), passed on as the ``mask`` call argument.
+_MASK_OPS = ("NotEqual", "Equal", "Any", "All", "LogicalAnd", "LogicalOr", "LogicalNot", "ExpandDims", "Squeeze", "Cast")
+
+
+def _mask_only(entries: list[dict[str, Any]]) -> set[str]:
+    """The Keras 3 op layers of a functional config that only compute ``mask`` call arguments.
+
+    Keras 2 and tfjs propagate the masks of ``Masking`` and ``Embedding(mask_zero=True)`` along the
+    layers themselves, so these ops (and the ``mask`` arguments they feed) are left out."""
+    consumers: dict[str, set[tuple[str, bool]]] = {}
+    for lc in entries:
+        name = str(lc.get("name") or _conf(lc).get("name"))
+        for node in lc.get("inbound_nodes") or []:
+            if not isinstance(node, dict):
+                continue
+            for src in _tensors(node.get("args")):
+                consumers.setdefault(src, set()).add((name, False))
+            for key, value in (node.get("kwargs") or {}).items():
+                for src in _tensors(value):
+                    consumers.setdefault(src, set()).add((name, key == "mask"))
+    candidates = {str(lc.get("name") or _conf(lc).get("name")) for lc in entries
+                  if lc.get("class_name") in _MASK_OPS and _conf(lc).keys() <= {"name", "axis", "keepdims", "dtype"}}
+    masks = set(candidates)
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(masks):
+            users = consumers.get(name, set())
+            if not users or not all(as_mask or user in masks for user, as_mask in users):
+                masks.discard(name)
+                changed = True
+    return masks
 
 
 def _input_shape(lc: dict[str, Any]) -> list[Any] | None:
