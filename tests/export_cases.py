@@ -138,6 +138,10 @@ CATALOGUE: dict[str, Case] = {
                             rnn=nn.RNN(4, 3, nonlinearity="relu", bias=False, batch_first=True)),
     "rnn_tanh_sequences": _fn(lambda s, x: s.rnn(x)[0], seq_features, rnn=nn.RNN(4, 3, batch_first=True)),
     "bilstm_sequences": _fn(lambda s, x: s.rnn(x)[0], seq_features, rnn=nn.LSTM(4, 3, batch_first=True, bidirectional=True)),
+    "bilstm_last_step": _fn(lambda s, x: s.rnn(x)[0][:, -1], seq_features,
+                            rnn=nn.LSTM(4, 3, batch_first=True, bidirectional=True)),
+    "bilstm_first_step": _fn(lambda s, x: s.rnn(x)[0][:, 0, :], seq_features,
+                             rnn=nn.LSTM(4, 3, batch_first=True, bidirectional=True)),
     "bilstm_final_states": _fn(lambda s, x: (lambda h: torch.cat((h[-2], h[-1]), dim=1))(s.rnn(x)[1][0]), seq_features,
                                rnn=nn.LSTM(4, 3, batch_first=True, bidirectional=True)),
     "dropout": lambda: (seeded(nn.Sequential(nn.Linear(6, 4), nn.Dropout(0.3), nn.AlphaDropout(0.1))), vec()),
@@ -329,6 +333,14 @@ class TextClassifier(nn.Module):
         return self.fc(torch.cat((h[-2], h[-1]), dim=1))
 
 
+class LastStepClassifier(TextClassifier):
+    """The common text classifier: the last step of a bidirectional LSTM's sequences, ``out[:, -1, :]``."""
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        out, _ = self.lstm(self.embedding(tokens))
+        return self.fc(out[:, -1, :])
+
+
 #: name -> (module, example input).
 ARCHITECTURES: dict[str, Case] = {
     "lenet5": lambda: (seeded(LeNet5()), image(1, 28, 28, n=2)),
@@ -337,6 +349,7 @@ ARCHITECTURES: dict[str, Case] = {
     "unet": lambda: (seeded(UNet()), image(3, 16, 12, n=2)),
     "mlp_batchnorm": lambda: (seeded(MLP()), vec(8, n=4)),
     "bilstm_text": lambda: (seeded(TextClassifier()), ids(50, 9, n=3)),
+    "bilstm_text_last_step": lambda: (seeded(LastStepClassifier()), ids(50, 9, n=3)),
 }
 
 

@@ -74,15 +74,6 @@ def _refusals() -> dict:
             "node 'rnn' (LSTM): batch_first=False: the batch is axis 1 of the input; tfjs takes the batch "
             "first (use batch_first=True)",
         ),
-        "bilstm_last_step": (
-            lambda: (
-                Fn(lambda s, x: s.rnn(x)[0][:, -1], rnn=nn.LSTM(4, 3, batch_first=True, bidirectional=True)),
-                seq_features(),
-            ),
-            "node 'getitem_1' (operator.getitem): out[:, -1] of a bidirectional RNN is the forward "
-            "direction's last step and the backward direction's first; tfjs' Bidirectional returns both "
-            "final states instead: use torch.cat((h_n[-2], h_n[-1]), dim=1)",
-        ),
         "lstm_cell_state": (
             lambda: (Fn(lambda s, x: s.rnn(x)[1][1][-1], rnn=nn.LSTM(4, 3, batch_first=True)), seq_features()),
             "node 'getitem_2' (operator.getitem): the LSTM cell state c_n has no tfjs output (tfjs' LSTM "
@@ -178,7 +169,6 @@ NAMES = [
     "bilinear",
     "upsample_size",
     "lstm_time_major",
-    "bilstm_last_step",
     "lstm_cell_state",
     "lstm_lower_layer_state",
     "parameter_used_directly",

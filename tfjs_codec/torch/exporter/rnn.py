@@ -159,15 +159,15 @@ def rnn_getitem(call: Call, obj: Any, index: Any) -> Any:
     if isinstance(obj, _RnnPart):
         rnn = obj.rnn
         if obj.what == "sequences":
-            last = isinstance(index, tuple) and len(index) in (2, 3) and index[0] == slice(None)
-            if last and index[1] in (-1, rnn.x.shape[1] - 1) and all(i == slice(None) for i in index[2:]):
-                if rnn.dirs == 2:
-                    raise call.fail(
-                        "out[:, -1] of a bidirectional RNN is the forward direction's last step and the backward "
-                        "direction's first; tfjs' Bidirectional returns both final states instead: use "
-                        "torch.cat((h_n[-2], h_n[-1]), dim=1)"
-                    )
-                return rnn.output(False)
+            step = isinstance(index, tuple) and len(index) in (2, 3) and index[0] == slice(None)
+            steps = rnn.x.shape[1]
+            if step and isinstance(index[1], int) and -steps <= index[1] < steps and all(
+                i == slice(None) for i in index[2:]
+            ):
+                t = index[1] % steps
+                if t == steps - 1 and rnn.dirs == 1:
+                    return rnn.output(False)
+                return _sequence_step(call, rnn.output(True), t)
             return None  # any other indexing of the sequences: the generic getitem refuses it
         if obj.what == "state":
             if index in (0, 1, -2, -1):
@@ -188,6 +188,19 @@ def rnn_getitem(call: Call, obj: Any, index: Any) -> Any:
             return _RnnPart(rnn, "final", i % 2)
         raise call.fail(f"index {index!r} of an RNN's state")
     return None
+
+
+def _sequence_step(call: Call, seq: Value, t: int) -> Value:
+    """``out[:, t]`` of (N, T, F) sequences with T fixed by the trace: Reshape to a (T, F, 1) image,
+    Cropping2D to row t, Reshape to (F,). (The last step of a bidirectional RNN's sequences is the
+    forward direction's last step and the backward one's first: not the final states tfjs'
+    Bidirectional returns, so it is cut out of the sequences.)"""
+    n, steps, width = seq.shape
+    image = call.add("_steps", "Reshape", {"target_shape": [steps, width, 1]}, [seq])
+    cropped = call.add("_step", "Cropping2D", {"cropping": [[t, steps - 1 - t], [0, 0]], "data_format": "channels_last"},
+                       [Value(image, (n, steps, width, 1), identity(4))])
+    ref = call.add("", "Reshape", {"target_shape": [width]}, [Value(cropped, (n, 1, width, 1), identity(4))])
+    return Value(ref, (n, width), identity(2))
 
 
 def rnn_cat(call: Call, tensors: list[Any], dim: int) -> Value | None:
