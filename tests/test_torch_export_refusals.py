@@ -269,3 +269,34 @@ def test_gru_has_no_exact_tfjs_form(tmp_path):
             outs[kind] = (layer(x) - gru(x)[0]).abs().max().item()
     assert outs["gru_after"] < 1e-6
     assert outs["gru_before"] > 1e-2
+
+
+def test_every_node_without_a_tfjs_layer_is_listed_at_once(tmp_path):
+    """Several unsupported nodes: one error names each (op, source line), so a user fixes them all at once."""
+    torch = require_torch()
+    import inspect
+
+    from torch import nn
+
+    from tfjs_codec import TfjsFormatError
+    from tfjs_codec import torch as tct
+
+    class Spectral(nn.Module):
+        def forward(self, x):
+            spectrum = torch.fft.irfft(x)
+            volume = torch.linalg.det(x)
+            return spectrum, volume
+
+    lines, first = inspect.getsourcelines(Spectral.forward)
+    fft_line, det_line = first + 1, first + 2
+    with pytest.raises(TfjsFormatError) as err:
+        tct.export(tmp_path / "out", Spectral(), torch.rand(2, 3, 3))
+    assert str(err.value) == (
+        "module Spectral: 2 nodes have no tfjs layers equivalent: "
+        f"node 'fft_irfft' (torch.fft_irfft) at test_torch_export_refusals.py:{fft_line} "
+        "(spectrum = torch.fft.irfft(x)): function torch.fft_irfft; "
+        f"node 'linalg_det' (torch.linalg_det) at test_torch_export_refusals.py:{det_line} "
+        "(volume = torch.linalg.det(x)): function torch.linalg_det. A Keras layers model cannot express them; "
+        'tfjs_codec.torch.export(..., format="graph") writes a TensorFlow.js graph model, which runs TensorFlow ops'
+    )
+    assert not (tmp_path / "out").exists()

@@ -13,6 +13,8 @@ tensor method (:data:`METHODS`), which adds Keras layers to a
 from __future__ import annotations
 
 import operator
+import os
+import re
 from typing import Any, cast
 
 import torch
@@ -181,10 +183,12 @@ def trace(module: nn.Module, examples: tuple[torch.Tensor, ...] = ()) -> fx.Grap
     if _Tracer().is_leaf_module(module, ""):  # a bare nn.Conv2d...: trace a container holding it
         module = _Root(module)
     tracer: _Tracer = _Tracer()
+    tracer.record_stack_traces = True
     try:
         graph = tracer.trace(module)
     except Exception:  # fx raises many kinds (TraceError, TypeError, NotImplementedError...)
         tracer = _ConcreteTracer(examples)
+        tracer.record_stack_traces = True
         try:
             graph = tracer.trace(module)
         except Exception as exc:
@@ -234,6 +238,7 @@ class Exporter:
                 f"module {type(self.module).__name__}",
                 f"forward takes {len(placeholders)} input(s), example_input gives {len(self.examples)}",
             )
+        self._check_all(gm, rec.outputs)
         env: dict[fx.Node, Any] = {}
         for n in gm.graph.nodes:
             if n.op == "placeholder":
@@ -242,6 +247,48 @@ class Exporter:
                 self._output(n, env)
             else:
                 env[n] = self._node(gm, n, env, rec.outputs[n])
+
+    def _check_all(self, gm: fx.GraphModule, outputs: dict[fx.Node, Any]) -> None:
+        """One error listing every node no handler takes (op, module path, source line), when there
+        are several; a single one is reported by the walk, with its own message."""
+        depends: set[fx.Node] = set()
+        problems: list[str] = []
+        for n in gm.graph.nodes:
+            if n.op == "placeholder":
+                depends.add(n)
+                continue
+            if n.op == "output":
+                continue
+            uses = any(a in depends for a in n.all_input_nodes)
+            if uses:
+                depends.add(n)
+            out = outputs.get(n)
+            if not isinstance(out, torch.Tensor):
+                continue
+            if n.op == "get_attr":
+                reason = "a tensor attribute used directly (a constant has no Keras layer)"
+                where = f"node {n.name!r} (attribute {n.target})"
+            elif n.op == "call_module":
+                module = gm.get_submodule(str(n.target))
+                where = f"node {str(n.target)!r} ({type(module).__name__})"
+                reason = "" if _module_handler(module) is not None else f"torch module {type(module).__name__}"
+            elif n.op == "call_function":
+                where = f"node {n.name!r} ({_fn_name(n.target)})"
+                reason = "" if n.target in FUNCTIONS else f"function {_fn_name(n.target)}"
+            else:
+                where = f"node {n.name!r} (Tensor.{n.target})"
+                reason = "" if str(n.target) in METHODS else f"tensor method .{n.target}()"
+            if reason == "" and not uses:
+                reason = "a tensor that does not depend on the input (a constant has no Keras layer)"
+            if reason:
+                problems.append(f"{where}{_source_line(n)}: {reason}")
+        if len(problems) > 1:
+            raise refuse(
+                f"module {type(self.module).__name__}",
+                f"{len(problems)} nodes have no tfjs layers equivalent: " + "; ".join(problems)
+                + ". A Keras layers model cannot express them; tfjs_codec.torch.export(..., format=\"graph\") "
+                "writes a TensorFlow.js graph model, which runs TensorFlow ops",
+            )
 
     def _run_tfjs_module(self, module: Any) -> None:
         """A module made by to_module: its layers again, with their names, configs and current weights.
@@ -400,6 +447,17 @@ class Exporter:
                 v = self.graph.layout(v, identity(v.rank), f"output_{i}")
             self.outputs.append(v)
             self.output_perms.append(v.perm)
+
+
+def _source_line(n: fx.Node) -> str:
+    """`` at file.py:12 (code)``: where fx recorded the node's call (the first frame outside torch), or ""."""
+    trace = n.stack_trace or ""
+    frames = re.findall(r'File "([^"]+)", line (\d+), in \w+\n\s*(.*)', trace)
+    if not frames:
+        return ""
+    user = [f for f in frames if f"{os.sep}torch{os.sep}" not in f[0]]
+    file, line, code = (user or frames)[0]
+    return f" at {os.path.basename(file)}:{line} ({code.strip()})"
 
 
 def _module_handler(module: nn.Module) -> Handler | None:
