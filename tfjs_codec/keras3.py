@@ -216,9 +216,7 @@ def _saving_tree(cls: str, config: Any, path: str, out: dict[str, tuple[str, str
         lname = str(lc.get("name") or lconf.get("name") or "")
         if lcls == "InputLayer" and cls == "Sequential":
             continue  # Sequential.layers leaves its InputLayer out
-        if not lc.get("module", "keras.layers").startswith(("keras.layers", "keras.src.models", "keras.models", "keras")):
-            continue
-        if lcls in _OPS and lconf.keys() <= {"name"}:
+        if _is_op(lc):
             continue  # a Keras 3 op, not a layer: not in model.layers
         key = snake_case(lcls)
         if key in used:
@@ -258,6 +256,14 @@ def _layer_tree(cls: str, conf: dict[str, Any], name: str, path: str, out: dict[
         _layer_tree(str(inner.get("class_name")), iconf, "", f"{path}/layer", sub, seen)
         for k, (_, var) in sub.items():
             out[k] = (name, var)
+
+
+def _is_op(entry: dict[str, Any]) -> bool:
+    """A Keras 3 op (``keras.ops``) applied to Keras tensors, saved among the layers: its config has
+    no ``trainable`` (every layer's has), and it is no layer of ``model.layers``."""
+    return entry.get("class_name") not in MODEL_CLASSES and "trainable" not in _conf(entry) and bool(
+        entry.get("inbound_nodes")
+    )
 
 
 def _conf(entry: Any) -> dict[str, Any]:
@@ -448,9 +454,9 @@ class _Translator:
                 continue
             at = f"layer {name!r} ({cls})"
             nodes = lc.get("inbound_nodes") or []
-            op = cls in _OPS and conf.keys() <= {"name"} and any(
-                isinstance(n, dict) and len(n.get("args") or []) == 2 for n in nodes
-            )
+            op = _is_op(lc)
+            if op and cls not in _OPS:
+                raise TfjsFormatError(f"is the Keras 3 op {cls}, which no tfjs layer computes", file=self.file, field=at)
             new_nodes: list[list[list[Any]]] = []
             scalar: list[tuple[float, bool] | None] = []
             for n, node in enumerate(nodes):
