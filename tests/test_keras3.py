@@ -230,3 +230,69 @@ def test_tf_keras_real_model_shapes_build_with_tfjs_predictions(case):
     inputs, want = _record(case, "predict_tfjs.json")
     with tc.load(FIXTURES / case) as model:
         _close(_torch_outputs(model, inputs), want)
+
+
+def _functional(layers, outputs, name="m"):
+    """A Keras 3 functional model.json document holding ``layers`` (entries as Keras 3 writes them)."""
+    return {
+        "format": "layers-model",
+        "modelTopology": {"keras_version": "3.15.1", "backend": "tensorflow", "model_config": {
+            "class_name": "Functional",
+            "config": {"name": name, "trainable": True, "layers": layers,
+                       "input_layers": ["x", 0, 0], "output_layers": outputs},
+        }},
+        "weightsManifest": [{"paths": [], "weights": []}],
+    }
+
+
+def _tensor(layer, node=0, shape=(None, 4)):
+    return {"class_name": "__keras_tensor__", "config": {"shape": list(shape), "dtype": "float32",
+                                                         "keras_history": [layer, node, 0]}}
+
+
+def _op(cls, name, *args):
+    return {"module": "keras.src.ops.numpy", "class_name": cls, "config": {"name": name}, "registered_name": cls,
+            "name": name, "inbound_nodes": [{"args": list(args), "kwargs": {}}]}
+
+
+INPUT = {"class_name": "InputLayer", "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "x"},
+         "name": "x", "inbound_nodes": []}
+
+
+def test_keras3_ops_become_the_tfjs_layers_that_compute_them():
+    from tfjs_codec.keras3 import translate
+
+    doc = _functional(
+        [INPUT, _op("Subtract", "sub", 2.0, _tensor("x")), _op("Add", "both", _tensor("sub"), _tensor("x")),
+         _op("TrueDivide", "half", _tensor("both"), 4.0)],
+        ["half", 0, 0],
+    )
+    t = translate(doc, [])
+    layers = {lc["name"]: lc for lc in t.document["modelTopology"]["model_config"]["config"]["layers"]}
+    assert layers["sub"]["class_name"] == "Rescaling" and layers["sub"]["config"]["scale"] == -1.0
+    assert layers["sub"]["config"]["offset"] == 2.0
+    assert layers["both"]["class_name"] == "Add"
+    assert layers["both"]["inbound_nodes"] == [[["sub", 0, 0, {}], ["x", 0, 0, {}]]]
+    assert layers["half"]["config"]["scale"] == 0.25
+    assert t.document["modelTopology"]["model_config"]["config"]["input_layers"] == [["x", 0, 0]]
+    assert t.rewritten == [
+        "layer 'sub' (Subtract): the Keras 3 op `2 - x` is a Rescaling layer (scale -1, offset 2)",
+        "layer 'both' (Add): the Keras 3 op of two tensors is tfjs' Add layer",
+        "layer 'half' (TrueDivide): the Keras 3 op `x / 4` is a Rescaling layer (scale 0.25, offset 0)",
+    ]
+
+
+@pytest.mark.parametrize("layers, message", [
+    ([INPUT, _op("TrueDivide", "inv", 1.0, _tensor("x"))],
+     "model.json: layer 'inv' (TrueDivide): is the Keras 3 op `1 / x`, which no tfjs layer computes"),
+    ([INPUT, _op("TrueDivide", "ratio", _tensor("x"), _tensor("x"))],
+     "model.json: layer 'ratio' (TrueDivide): is the Keras 3 op `x / y` of two tensors, which no tfjs layer computes"),
+    ([INPUT, _op("Sin", "sin", _tensor("x"))],
+     "model.json: layer 'sin' (Sin): is the Keras 3 op Sin, which no tfjs layer computes"),
+])
+def test_keras3_ops_no_tfjs_layer_computes_are_refused_by_name(layers, message):
+    from tfjs_codec.keras3 import translate
+
+    with pytest.raises(tc.TfjsFormatError) as err:
+        translate(_functional(layers, [layers[-1]["name"], 0, 0]), [])
+    assert str(err.value) == message

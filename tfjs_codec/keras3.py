@@ -506,12 +506,32 @@ class _Translator:
             else:
                 entry = self.layer(lc, where)
                 entry["inbound_nodes"] = new_nodes
+            if entry["class_name"] == "Subtract":
+                out.append(self.negated_second(entry, at))
             out.append(entry)
             extra = self.post_layers(entry, len(new_nodes), _input_shape(lc))
             if extra:
                 redirect[name] = extra[-1]["name"]
             out += extra
         return out
+
+    def negated_second(self, entry: dict[str, Any], at: str) -> dict[str, Any]:
+        """``a - b`` as tfjs 4.22 can load it (it has no Subtract layer): ``entry`` becomes ``Add`` of ``a``
+        and the returned ``Rescaling(-1)`` of ``b`` (exact: IEEE subtraction is the addition of the negation)."""
+        name = entry["name"]
+        nodes = entry["inbound_nodes"]
+        if any(len(node) != 2 for node in nodes):
+            raise TfjsFormatError("Subtract takes exactly two inputs", file=self.file, field=at)
+        neg_name = f"{name}_negated"
+        neg = {"class_name": "Rescaling",
+               "config": {"name": neg_name, "trainable": True, "dtype": "float32", "scale": -1.0, "offset": 0.0},
+               "name": neg_name, "inbound_nodes": [[node[1]] for node in nodes]}
+        entry["class_name"] = "Add"
+        entry["config"] = {k: v for k, v in entry["config"].items() if k in ("name", "trainable", "dtype")}
+        entry["inbound_nodes"] = [[node[0], [neg_name, n, 0, {}]] for n, node in enumerate(nodes)]
+        self.rewritten.append(f"{at}: a - b is Add(a, {neg_name}), {neg_name} a Rescaling(-1) of b (tfjs 4.22 has no "
+                              "Subtract layer)")
+        return neg
 
     def op_layer(self, cls: str, name: str, nodes: list[list[list[Any]]], scalar: list[tuple[float, bool] | None],
                  at: str) -> dict[str, Any]:
