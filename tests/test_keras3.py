@@ -296,3 +296,18 @@ def test_keras3_ops_no_tfjs_layer_computes_are_refused_by_name(layers, message):
     with pytest.raises(tc.TfjsFormatError) as err:
         translate(_functional(layers, [layers[-1]["name"], 0, 0]), [])
     assert str(err.value) == message
+
+
+def test_repair_brings_the_sidecar_files(fixture_copy, tmp_path):
+    folder = fixture_copy("keras3_sk_dense")
+    meta = b'{"labels": ["a", "b", "c"], "tfjsVersion": "4.22.0"}'
+    (folder / "metadata.json").write_bytes(meta)  # Teachable Machine's sidecar
+    with tc.load(folder) as model:
+        assert model.sidecars == {"metadata.json": meta}
+    done = tc.repair(folder, tmp_path / "out")
+    assert done.changed and (tmp_path / "out" / "metadata.json").read_bytes() == meta
+    assert done.renamed == {
+        "dense_net/dense/kernel": "dense/kernel", "dense_net/dense/bias": "dense/bias",
+        "dense_net/dense_1/kernel": "dense_1/kernel", "dense_net/dense_1/bias": "dense_1/bias",
+        "dense_net/dense_2/kernel": "dense_2/kernel", "dense_net/dense_2/bias": "dense_2/bias",
+    }
