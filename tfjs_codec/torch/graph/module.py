@@ -144,20 +144,27 @@ _NUMERIC_INPUTS = {
 
 
 def _input_converter(name: str, dtype: torch.dtype) -> Callable[[Any], Any]:
-    """An input as a tensor of the placeholder's dtype (tfjs dtypes: float64 -> float32, int64 -> int32)."""
+    """An input as a dense tensor of the placeholder's dtype (tfjs dtypes: float64 -> float32, int64 -> int32).
+
+    Dense (row-major, as tfjs' tensors are): torch's CPU kernels write their output in their
+    input's memory order, so a strided view (an image transposed or sliced in numpy) would carry
+    its order into every convolution after it, which then runs 1.2-2x slower than on the NHWC
+    memory of the graph's own layout (measured: benchmarks/RESULTS.md, "Engines"). One copy of the
+    input, none when it is dense already.
+    """
 
     def convert(x: Any) -> Any:
         if not isinstance(x, torch.Tensor):
             x = torch.as_tensor(np.asarray(x))
         if x.dtype == dtype:
-            return x
+            return x.contiguous()
         if (
             x.dtype == torch.float64
             and dtype == torch.float32
             or dtype == torch.int32
             and x.dtype in (torch.int64, torch.int16, torch.int8, torch.uint8)
         ):
-            return x.to(dtype)
+            return x.to(dtype).contiguous()
         raise TypeError(f"input {name!r} must be {str(dtype).replace('torch.', '')}, got {str(x.dtype).replace('torch.', '')}")
 
     return convert

@@ -182,12 +182,27 @@ def _from_nchw(y: torch.Tensor, fmt: str) -> torch.Tensor:
     return y.permute(0, 2, 3, 1) if fmt == "NHWC" else y
 
 
-def _pad_nchw(x: torch.Tensor, pads: list[tuple[int, int]], value: float = 0.0) -> tuple[torch.Tensor, list[int] | int]:
+def _pad_nchw(
+    x: torch.Tensor, pads: list[tuple[int, int]], fmt: str, value: float = 0.0
+) -> tuple[torch.Tensor, list[int] | int]:
     """Pad an NCHW tensor; symmetric pads are left to the kernel (returned as its padding)."""
     (t, b), (l, r) = pads
     if t == b and l == r:
         return x, [t, l]
-    return F.pad(x, (l, r, t, b), value=value), 0
+    return _pad_hw(x, (l, r, t, b), fmt, value), 0
+
+
+def _pad_hw(x: torch.Tensor, lrtb: tuple[int, int, int, int], fmt: str, value: float = 0.0) -> torch.Tensor:
+    """Pad H and W of an NCHW tensor that is, for ``fmt`` NHWC, the permuted view of a NHWC one.
+
+    A NHWC graph's tensor is padded as NHWC: the result keeps channels-last memory. (``F.pad`` of
+    the NCHW view writes NCHW memory; every kernel after it then follows that layout, and torch's
+    CPU convolutions run 2-10x slower on it than on the channels-last memory tfjs' layout gives.)
+    """
+    if fmt == "NHWC":
+        l, r, t, b = lrtb
+        return F.pad(x.permute(0, 2, 3, 1), (0, 0, l, r, t, b), value=value).permute(0, 3, 1, 2)
+    return F.pad(x, lrtb, value=value)
 
 
 # --------------------------------------------------------------------------
@@ -200,7 +215,7 @@ def _conv_core(node: Node, x: torch.Tensor, w: torch.Tensor, *, depthwise: bool)
     xn = _to_nchw(x, fmt)
     kh, kw, cin, cout = w.shape
     pads = _pads(node, (xn.shape[2], xn.shape[3]), (kh, kw), strides, dil, fmt)
-    xp, padding = _pad_nchw(xn, pads)
+    xp, padding = _pad_nchw(xn, pads, fmt)
     if depthwise:
         weight = w.permute(2, 3, 0, 1).reshape(cin * cout, 1, kh, kw)
         groups = cin
@@ -379,7 +394,7 @@ def _max_pool(node: Node, x: torch.Tensor) -> torch.Tensor:
     xn, k, s, pads = _pool_geometry(node, x)
     (t, b), (l, r) = pads
     if t or b or l or r:
-        xn = F.pad(xn, (l, r, t, b), value=-math.inf)
+        xn = _pad_hw(xn, (l, r, t, b), "NHWC", -math.inf)
     return _from_nchw(F.max_pool2d(xn, k, s), "NHWC")
 
 
@@ -390,7 +405,7 @@ def _avg_pool(node: Node, x: torch.Tensor) -> torch.Tensor:
     (t, b), (l, r) = pads
     if not (t or b or l or r):
         return _from_nchw(F.avg_pool2d(xn, k, s), "NHWC")
-    total = F.avg_pool2d(F.pad(xn, (l, r, t, b)), k, s, divisor_override=1)
+    total = F.avg_pool2d(_pad_hw(xn, (l, r, t, b), "NHWC"), k, s, divisor_override=1)
     ones = torch.ones((1, 1, xn.shape[2], xn.shape[3]), dtype=xn.dtype, device=xn.device)
     count = F.avg_pool2d(F.pad(ones, (l, r, t, b)), k, s, divisor_override=1)
     return _from_nchw(total / count, "NHWC")
