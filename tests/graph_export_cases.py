@@ -327,6 +327,8 @@ _seq = lambda t, f: (lambda n: (randn(n, t, f, seed=n),))  # noqa: E731
 OPS: dict[str, Case] = {
     "conv_dilated_strided": _op(lambda s, x: s.c(x), _img(3, 11, 9), c=nn.Conv2d(3, 4, 3, 2, 2, dilation=2)),
     "conv_depth_multiplier": _op(lambda s, x: s.c(x), _img(3, 8, 8), c=nn.Conv2d(3, 6, 3, 1, 1, groups=3)),
+    "conv_depthwise_dilated": _op(lambda s, x: s.c(x), _img(4, 9, 9), c=nn.Conv2d(4, 4, 3, 2, 2, dilation=2, groups=4)),
+    "conv_grouped_padded": _op(lambda s, x: s.c(x), _img(4, 7, 6), c=nn.Conv2d(4, 6, (3, 2), (2, 1), (2, 1), groups=2)),
     "conv_transpose": _op(lambda s, x: s.c(x), _img(4, 5, 6), c=nn.ConvTranspose2d(4, 3, 3, 2, 1, output_padding=1)),
     "conv1d": _op(lambda s, x: s.c(x), lambda n: (randn(n, 4, 12, seed=n),), c=nn.Conv1d(4, 6, 3, 2, 1)),
     "pixel_shuffle": _op(lambda s, x: F.pixel_shuffle(s.c(x), 2), _img(3, 4, 5), c=nn.Conv2d(3, 8, 1)),

@@ -545,6 +545,13 @@ def _conv2d_nhwc(c: Call, x: Value, w: np.ndarray, stride: tuple[int, int], dil:
                  name: str | None, depthwise: bool = False) -> Value:
     """One Conv2D / DepthwiseConv2dNative on NHWC ``x`` with the TF kernel ``w`` ([kh, kw, in, out|mult])."""
     kh, kw = w.shape[0], w.shape[1]
+    if stride != (1, 1) and dil != (1, 1):
+        # tfjs: "Either strides or dilations must be 1": every stride-th output of the stride-1 convolution
+        x = _pad_nhwc(c, x, [(pad[0], pad[0]), (pad[1], pad[1])])
+        y = _conv2d_nhwc(c, x, w, (1, 1), dil, [0, 0], name, depthwise)
+        ho, wo = (y.shape[1] - 1) // stride[0] + 1, (y.shape[2] - 1) // stride[1] + 1
+        return _strided_slice(c, y, [0, 0, 0, 0], [0, 0, 0, 0], [1, stride[0], stride[1], 1], begin_mask=15, end_mask=15,
+                              shape=[y.shape[0], ho, wo, y.shape[3]])
     size = (x.shape[1], x.shape[2])
     padding = _conv_padding(size, (kh, kw), stride, dil, pad)
     if padding is None:
@@ -595,7 +602,7 @@ def _conv_core(c: Call, x: Value, w: torch.Tensor, bv: Any, stride: list[int], p
         wt = w.permute(2, 3, 1, 0).contiguous().numpy()  # [kh, kw, in/groups, out]
         if groups == 1:
             y = _conv2d_nhwc(c, xn, wt, s, d, padding, wname)
-        elif groups == cin and d == (1, 1):
+        elif groups == cin:
             mult = cout // cin
             dw = w.reshape(cin, mult, w.shape[2], w.shape[3]).permute(2, 3, 0, 1).contiguous().numpy()
             y = _conv2d_nhwc(c, xn, dw, s, d, padding, wname, depthwise=True)
