@@ -92,6 +92,22 @@ class _Pass:
                 self.replace_uses(node.name, node.inputs[0])
                 del self.g.nodes[node.name]
                 changed = True
+        # a transpose that moves only size-1 dims, read only by Reshapes, is a reshape itself
+        cons = self.consumers()
+        for node in list(self.g.nodes.values()):
+            if node.op != "Transpose" or node.name in self.outputs:
+                continue
+            perm = _perm(self.g, node)
+            users = cons.get(node.name, [])
+            if perm is None or not users or any(u.op != "Reshape" or u.inputs[0] != node.name for u in users):
+                continue
+            shape = self.g.shape_of(node.inputs[0])
+            moved = [p for p in perm if shape[p] != 1]
+            if moved == sorted(moved):
+                for u in users:
+                    u.inputs[0] = node.inputs[0]
+                del self.g.nodes[node.name]
+                changed = True
         # equal transposes of one tensor
         seen: dict[tuple[str, tuple[int, ...]], str] = {}
         for node in list(self.g.nodes.values()):
@@ -128,6 +144,25 @@ class _Pass:
         n = self.g.nodes.get(_node(ref))
         return n is not None and n.op == "Transpose" and ":" not in ref and _perm(self.g, n) == perm and n.name not in self.outputs
 
+    def _derives(self, ref: str, tname: str, depth: int) -> bool:
+        """True when ``ref`` is computed from ``tname`` through layout-agnostic ops only (within ``depth`` steps)."""
+        n = self.g.nodes.get(_node(ref))
+        if n is None or depth <= 0 or ":" in ref:
+            return False
+        if n.op not in _UNARY and n.op not in _BINARY:
+            return False
+        found = False
+        for r in n.inputs:
+            if _node(r) == tname:
+                found = True
+            elif self.g.const_value(r) is not None:
+                continue
+            elif self._derives(r, tname, depth - 1):
+                found = True
+            else:
+                return False
+        return found
+
     def _can_sink(self, user: TfNode, tname: str, perm: list[int]) -> bool:
         if len(user.shapes) != 1:
             return False
@@ -143,6 +178,8 @@ class _Pass:
                 if _node(r) == tname or self._transposed_same(r, perm):
                     continue
                 v = self.g.const_value(r)
+                if v is None and self._derives(r, tname, 8):
+                    continue  # computed from the same transpose: it will be transposed alike
                 if v is None or v.ndim > rank:
                     return False
             return True
@@ -175,7 +212,9 @@ class _Pass:
                 new_inputs.append(src.inputs[0])
                 continue
             v = g.const_value(r)
-            assert v is not None
+            if v is None:  # derived from the transposed tensor: transposed back (merges with its own later)
+                new_inputs.append(self.new_transpose(r, inv, [g.shape_of(r)[i] for i in inv], g.dtype_of(r)))
+                continue
             if v.ndim == 0 or v.size == 1:
                 new_inputs.append(r)
                 continue
