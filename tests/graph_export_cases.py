@@ -92,8 +92,9 @@ class MobileNetV3Like(nn.Module):
             InvertedResidual(8, 12, 5, 2, 3, nn.Hardswish, nn.Hardsigmoid),
             InvertedResidual(12, 12, 3, 1, 2, nn.Hardswish, nn.Hardsigmoid),
         )
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 16), nn.Hardswish(), nn.Dropout(0.2),
-                                  nn.Linear(16, classes))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(12, 16), nn.Hardswish(), nn.Dropout(0.2), nn.Linear(16, classes)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))
@@ -276,7 +277,9 @@ class TwoOutputs(nn.Module):
         return self.fc(f.mean((2, 3))), f
 
 
-def _case(build: Callable[[], nn.Module], make: Callable[[int], tuple[torch.Tensor, ...]], batch: int = 2, other: int = 3) -> Case:
+def _case(
+    build: Callable[[], nn.Module], make: Callable[[int], tuple[torch.Tensor, ...]], batch: int = 2, other: int = 3
+) -> Case:
     return lambda: (seeded(build()), make(batch), make(other))
 
 
@@ -321,8 +324,8 @@ def _op(fn: Callable[..., Any], make: Callable[[int], tuple[torch.Tensor, ...]],
     return lambda: (seeded(Fn(fn, **mods)), make(2), make(3))
 
 
-_vec = lambda f: (lambda n: (randn(n, f, seed=n),))  # noqa: E731
-_seq = lambda t, f: (lambda n: (randn(n, t, f, seed=n),))  # noqa: E731
+_vec = lambda f: lambda n: (randn(n, f, seed=n),)  # noqa: E731
+_seq = lambda t, f: lambda n: (randn(n, t, f, seed=n),)  # noqa: E731
 
 OPS: dict[str, Case] = {
     "conv_dilated_strided": _op(lambda s, x: s.c(x), _img(3, 11, 9), c=nn.Conv2d(3, 4, 3, 2, 2, dilation=2)),
@@ -333,26 +336,63 @@ OPS: dict[str, Case] = {
     "conv1d": _op(lambda s, x: s.c(x), lambda n: (randn(n, 4, 12, seed=n),), c=nn.Conv1d(4, 6, 3, 2, 1)),
     "pixel_shuffle": _op(lambda s, x: F.pixel_shuffle(s.c(x), 2), _img(3, 4, 5), c=nn.Conv2d(3, 8, 1)),
     "pools": _op(lambda s, x: F.max_pool2d(x, 3, 2, 1) + F.avg_pool2d(x, 3, 2, 1), _img(3, 9, 8)),
-    "pools_ceil": _op(lambda s, x: torch.cat([F.max_pool2d(x, 2, ceil_mode=True).flatten(1), F.avg_pool2d(x, 3, 2, 1, count_include_pad=False).flatten(1)], 1), _img(3, 7, 5)),
+    "pools_ceil": _op(
+        lambda s, x: torch.cat(
+            [F.max_pool2d(x, 2, ceil_mode=True).flatten(1), F.avg_pool2d(x, 3, 2, 1, count_include_pad=False).flatten(1)], 1
+        ),
+        _img(3, 7, 5),
+    ),
     "adaptive_pool": _op(lambda s, x: F.adaptive_avg_pool2d(x, (2, 3)) * F.adaptive_max_pool2d(x, (2, 3)), _img(3, 8, 9)),
-    "pads": _op(lambda s, x: F.pad(x, (1, 2, 0, 1), mode="reflect") + F.pad(x, (1, 2, 0, 1), mode="replicate")
-                + F.pad(x, (1, 2, 0, 1), value=0.5), _img(3, 6, 5)),
+    "pads": _op(
+        lambda s, x: (
+            F.pad(x, (1, 2, 0, 1), mode="reflect") + F.pad(x, (1, 2, 0, 1), mode="replicate") + F.pad(x, (1, 2, 0, 1), value=0.5)
+        ),
+        _img(3, 6, 5),
+    ),
     "resize_nearest": _op(lambda s, x: F.interpolate(x, scale_factor=2, mode="nearest"), _img(3, 4, 5)),
-    "activations": _op(lambda s, x: torch.cat([F.gelu(x), F.gelu(x, approximate="tanh"), F.silu(x), F.mish(x), F.hardswish(x),
-                                               F.hardsigmoid(x), F.elu(x), F.selu(x), F.leaky_relu(x, 0.1), s.prelu(x),
-                                               F.softplus(x), F.relu6(x * 4), torch.tanh(x), F.hardtanh(x)], 1),
-                       _vec(5), prelu=nn.PReLU(5)),
-    "norms": _op(lambda s, x: s.gn(x) + s.inorm(x) + s.ln(x), _img(4, 5, 6), gn=nn.GroupNorm(2, 4), inorm=nn.InstanceNorm2d(4, affine=True),
-                 ln=nn.LayerNorm([4, 5, 6])),
+    "activations": _op(
+        lambda s, x: torch.cat(
+            [
+                F.gelu(x),
+                F.gelu(x, approximate="tanh"),
+                F.silu(x),
+                F.mish(x),
+                F.hardswish(x),
+                F.hardsigmoid(x),
+                F.elu(x),
+                F.selu(x),
+                F.leaky_relu(x, 0.1),
+                s.prelu(x),
+                F.softplus(x),
+                F.relu6(x * 4),
+                torch.tanh(x),
+                F.hardtanh(x),
+            ],
+            1,
+        ),
+        _vec(5),
+        prelu=nn.PReLU(5),
+    ),
+    "norms": _op(
+        lambda s, x: s.gn(x) + s.inorm(x) + s.ln(x),
+        _img(4, 5, 6),
+        gn=nn.GroupNorm(2, 4),
+        inorm=nn.InstanceNorm2d(4, affine=True),
+        ln=nn.LayerNorm([4, 5, 6]),
+    ),
     "slicing": _op(lambda s, x: torch.cat([x[:, 1:-1:2], x[:, ::3], x[:, -3:]], 1) * x[:, 2:3], _vec(9)),
     "gather_index": _op(lambda s, x: x[:, torch.tensor([2, 0, 1, 1])] + x.index_select(1, torch.tensor([3, 3, 0, 1])), _vec(5)),
-    "split_unbind": _op(lambda s, x: sum(a.sum(1, keepdim=True) for a in x.split([1, 3, 2], 1)) * torch.stack(x.unbind(1)[::2], 1),
-                        _vec(6)),
-    "reductions": _op(lambda s, x: torch.stack([x.std(1), x.var(1, unbiased=False), x.amax(1), x.amin(1), x.prod(1), x.sum(1)], 1),
-                      _vec(6)),
+    "split_unbind": _op(
+        lambda s, x: sum(a.sum(1, keepdim=True) for a in x.split([1, 3, 2], 1)) * torch.stack(x.unbind(1)[::2], 1), _vec(6)
+    ),
+    "reductions": _op(
+        lambda s, x: torch.stack([x.std(1), x.var(1, unbiased=False), x.amax(1), x.amin(1), x.prod(1), x.sum(1)], 1), _vec(6)
+    ),
     "argmax_int": _op(lambda s, x: x.argmax(1), _vec(6)),
     "cumsum_where": _op(lambda s, x: torch.where(x > 0, x.cumsum(1), x.clamp(-0.5, 0.2)).masked_fill(x < -1, 3.0), _vec(6)),
-    "topk_sort": _op(lambda s, x: torch.cat([x.topk(3, 1).values, x.sort(1, descending=True).values, x.sort(1).values], 1), _vec(6)),
+    "topk_sort": _op(
+        lambda s, x: torch.cat([x.topk(3, 1).values, x.sort(1, descending=True).values, x.sort(1).values], 1), _vec(6)
+    ),
     "softmax_dims": _op(lambda s, x: torch.softmax(x, 1) + torch.log_softmax(x, 2), _seq(3, 4)),
     "matmul_bmm_einsum": _op(lambda s, x: torch.einsum("bij,bkj->bik", x, x) + x @ x.transpose(1, 2), _seq(3, 4)),
     "repeat_expand": _op(lambda s, x: x.repeat(1, 2, 1) + x.unsqueeze(2).expand(-1, -1, 2, -1).flatten(1, 2), _seq(3, 4)),

@@ -102,7 +102,9 @@ def export(
             raise ValueError("ml5= and labels= describe layers models: use format='layers'")
         from .graph_model import export_graph
 
-        return export_graph(out, module, examples, quantize=quantize, shard_size=shard_size, channels_last=channels_last, verify=verify)
+        return export_graph(
+            out, module, examples, quantize=quantize, shard_size=shard_size, channels_last=channels_last, verify=verify
+        )
     was_training = module.training
     module.eval()
     try:

@@ -57,8 +57,22 @@ HANDLERS: dict[str, Handler] = {}
 
 #: aten ops kept whole instead of decomposed (run_decompositions), because one tfjs op does them.
 KEEP = (
-    "reflection_pad1d", "reflection_pad2d", "replication_pad1d", "replication_pad2d", "hardswish", "hardsigmoid", "silu",
-    "mish", "softplus", "hardtanh", "prelu", "pixel_shuffle", "upsample_bilinear2d", "upsample_nearest2d", "gelu", "elu",
+    "reflection_pad1d",
+    "reflection_pad2d",
+    "replication_pad1d",
+    "replication_pad2d",
+    "hardswish",
+    "hardsigmoid",
+    "silu",
+    "mish",
+    "softplus",
+    "hardtanh",
+    "prelu",
+    "pixel_shuffle",
+    "upsample_bilinear2d",
+    "upsample_nearest2d",
+    "gelu",
+    "elu",
     "leaky_relu",
 )
 
@@ -215,10 +229,34 @@ def _unary(op: str, attr: dict[str, Any] | None = None) -> Handler:
 
 
 for _aten, _tf in {
-    "relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "rsqrt": "Rsqrt",
-    "neg": "Neg", "abs": "Abs", "erf": "Erf", "sin": "Sin", "cos": "Cos", "floor": "Floor", "ceil": "Ceil", "round": "Round",
-    "sign": "Sign", "reciprocal": "Reciprocal", "log1p": "Log1p", "expm1": "Expm1", "isnan": "IsNan", "tan": "Tan",
-    "asin": "Asin", "acos": "Acos", "atan": "Atan", "sinh": "Sinh", "cosh": "Cosh", "asinh": "Asinh", "acosh": "Acosh",
+    "relu": "Relu",
+    "sigmoid": "Sigmoid",
+    "tanh": "Tanh",
+    "exp": "Exp",
+    "log": "Log",
+    "sqrt": "Sqrt",
+    "rsqrt": "Rsqrt",
+    "neg": "Neg",
+    "abs": "Abs",
+    "erf": "Erf",
+    "sin": "Sin",
+    "cos": "Cos",
+    "floor": "Floor",
+    "ceil": "Ceil",
+    "round": "Round",
+    "sign": "Sign",
+    "reciprocal": "Reciprocal",
+    "log1p": "Log1p",
+    "expm1": "Expm1",
+    "isnan": "IsNan",
+    "tan": "Tan",
+    "asin": "Asin",
+    "acos": "Acos",
+    "atan": "Atan",
+    "sinh": "Sinh",
+    "cosh": "Cosh",
+    "asinh": "Asinh",
+    "acosh": "Acosh",
     "atanh": "Atanh",
 }.items():
     HANDLERS[f"aten.{_aten}"] = _unary(_tf)
@@ -283,8 +321,11 @@ def _div(c: Call) -> Value:
     if mode is None:
         va, vb = _same_dtype(c, a, b, "float32")
         if isinstance(b, (int, float)) and not isinstance(b, bool) and b != 0:
-            return c.e.binary("Mul", va, c.e.const(1.0 / b, "float32"), c.shape) if _exact_reciprocal(b) else \
-                c.e.binary("RealDiv", va, vb, c.shape)
+            return (
+                c.e.binary("Mul", va, c.e.const(1.0 / b, "float32"), c.shape)
+                if _exact_reciprocal(b)
+                else c.e.binary("RealDiv", va, vb, c.shape)
+            )
         return c.e.binary("RealDiv", va, vb, c.shape)
     dt = c.dtype
     va, vb = _same_dtype(c, a, b, dt)
@@ -330,7 +371,14 @@ def _compare(op: str) -> Handler:
     return fn
 
 
-for _aten, _tf in {"eq": "Equal", "ne": "NotEqual", "lt": "Less", "le": "LessEqual", "gt": "Greater", "ge": "GreaterEqual"}.items():
+for _aten, _tf in {
+    "eq": "Equal",
+    "ne": "NotEqual",
+    "lt": "Less",
+    "le": "LessEqual",
+    "gt": "Greater",
+    "ge": "GreaterEqual",
+}.items():
     HANDLERS[f"aten.{_aten}"] = _compare(_tf)
 
 
@@ -360,7 +408,9 @@ def _clamp(c: Call) -> Value:
     if lo == 0 and hi is None and x.dtype == "float32":
         return c.e.unary("Relu", x)
     if lo is not None and hi is not None and not isinstance(lo, Value) and not isinstance(hi, Value):
-        return c.e.op("ClipByValue", [x, c.e.const(lo, c.dtype), c.e.const(hi, c.dtype)], {"T": attr_type(c.dtype)}, c.shape, c.dtype)
+        return c.e.op(
+            "ClipByValue", [x, c.e.const(lo, c.dtype), c.e.const(hi, c.dtype)], {"T": attr_type(c.dtype)}, c.shape, c.dtype
+        )
     y = x
     if lo is not None:
         y = c.e.binary("Maximum", y, c.e.cast(_as_value(c, lo, c.dtype), c.dtype), c.shape)
@@ -435,8 +485,13 @@ def _elu(c: Call) -> Value:
     y = c.e.unary("Elu", x)
     if alpha != 1:  # elu_alpha(x) = x > 0 ? x : alpha * elu(x)
         neg = c.e.binary("Mul", y, c.e.const(alpha, "float32"), x.shape)
-        y = c.e.op("SelectV2", [c.e.op("Greater", [x, c.e.const(0.0, "float32")], {"T": attr_type("float32")}, x.shape, "bool"), y, neg],
-                   {"T": attr_type("float32")}, x.shape, "float32")
+        y = c.e.op(
+            "SelectV2",
+            [c.e.op("Greater", [x, c.e.const(0.0, "float32")], {"T": attr_type("float32")}, x.shape, "bool"), y, neg],
+            {"T": attr_type("float32")},
+            x.shape,
+            "float32",
+        )
     if scale != 1:
         y = c.e.binary("Mul", y, c.e.const(scale, "float32"), x.shape)
     return y
@@ -487,20 +542,35 @@ HANDLERS["aten.log_softmax"] = _softmax_like("LogSoftmax")
 def _mm(c: Call) -> Value:
     a, b = (c.e.cast(_tensor(c, x), "float32") for x in c.args[:2])
     if a.rank == 2 and b.rank == 2:
-        return c.e.op("MatMul", [a, b], {"T": attr_type("float32"), "transpose_a": attr_bool(False), "transpose_b": attr_bool(False)},
-                      c.shape, "float32")
+        return c.e.op(
+            "MatMul",
+            [a, b],
+            {"T": attr_type("float32"), "transpose_a": attr_bool(False), "transpose_b": attr_bool(False)},
+            c.shape,
+            "float32",
+        )
     if a.rank < 2 or b.rank < 2:
         raise Unsupported("matmul of a vector")
-    return c.e.op("BatchMatMulV2", [a, b], {"T": attr_type("float32"), "adj_x": attr_bool(False), "adj_y": attr_bool(False)},
-                  c.shape, "float32")
+    return c.e.op(
+        "BatchMatMulV2",
+        [a, b],
+        {"T": attr_type("float32"), "adj_x": attr_bool(False), "adj_y": attr_bool(False)},
+        c.shape,
+        "float32",
+    )
 
 
 @handles("addmm")
 def _addmm(c: Call) -> Value:
     bias, a, b = c.args[:3]
     beta, alpha = c.kwargs.get("beta", 1), c.kwargs.get("alpha", 1)
-    y = c.e.op("MatMul", [_tensor(c, a), _tensor(c, b)],
-               {"T": attr_type("float32"), "transpose_a": attr_bool(False), "transpose_b": attr_bool(False)}, c.shape, "float32")
+    y = c.e.op(
+        "MatMul",
+        [_tensor(c, a), _tensor(c, b)],
+        {"T": attr_type("float32"), "transpose_a": attr_bool(False), "transpose_b": attr_bool(False)},
+        c.shape,
+        "float32",
+    )
     if alpha != 1:
         y = c.e.binary("Mul", y, c.e.const(alpha, "float32"), c.shape)
     bv = _as_value(c, bias, "float32")
@@ -514,7 +584,9 @@ def _addmm(c: Call) -> Value:
 # ------------------------------------------------------------------ convolution
 
 
-def _conv_padding(size: tuple[int, int], k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], p: Sequence[int]) -> str | None:
+def _conv_padding(
+    size: tuple[int, int], k: tuple[int, int], s: tuple[int, int], d: tuple[int, int], p: Sequence[int]
+) -> str | None:
     """'VALID' / 'SAME' when torch's symmetric padding ``p`` is exactly that, else None."""
     if not any(p):
         return "VALID"
@@ -538,11 +610,21 @@ def _pad_nhwc(c: Call, x: Value, pads: Sequence[tuple[int, int]], value: float =
     const = c.e.g.const(c.e._name("paddings"), np.asarray(spec, dtype=np.int32))
     if value == 0.0:
         return c.e.op("Pad", [x, const], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32")}, shape, x.dtype)
-    return c.e.op("PadV2", [x, const, c.e.const(value, x.dtype)], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32")}, shape, x.dtype)
+    return c.e.op(
+        "PadV2", [x, const, c.e.const(value, x.dtype)], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32")}, shape, x.dtype
+    )
 
 
-def _conv2d_nhwc(c: Call, x: Value, w: np.ndarray, stride: tuple[int, int], dil: tuple[int, int], pad: Sequence[int],
-                 name: str | None, depthwise: bool = False) -> Value:
+def _conv2d_nhwc(
+    c: Call,
+    x: Value,
+    w: np.ndarray,
+    stride: tuple[int, int],
+    dil: tuple[int, int],
+    pad: Sequence[int],
+    name: str | None,
+    depthwise: bool = False,
+) -> Value:
     """One Conv2D / DepthwiseConv2dNative on NHWC ``x`` with the TF kernel ``w`` ([kh, kw, in, out|mult])."""
     kh, kw = w.shape[0], w.shape[1]
     if stride != (1, 1) and dil != (1, 1):
@@ -550,8 +632,16 @@ def _conv2d_nhwc(c: Call, x: Value, w: np.ndarray, stride: tuple[int, int], dil:
         x = _pad_nhwc(c, x, [(pad[0], pad[0]), (pad[1], pad[1])])
         y = _conv2d_nhwc(c, x, w, (1, 1), dil, [0, 0], name, depthwise)
         ho, wo = (y.shape[1] - 1) // stride[0] + 1, (y.shape[2] - 1) // stride[1] + 1
-        return _strided_slice(c, y, [0, 0, 0, 0], [0, 0, 0, 0], [1, stride[0], stride[1], 1], begin_mask=15, end_mask=15,
-                              shape=[y.shape[0], ho, wo, y.shape[3]])
+        return _strided_slice(
+            c,
+            y,
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+            [1, stride[0], stride[1], 1],
+            begin_mask=15,
+            end_mask=15,
+            shape=[y.shape[0], ho, wo, y.shape[3]],
+        )
     size = (x.shape[1], x.shape[2])
     padding = _conv_padding(size, (kh, kw), stride, dil, pad)
     if padding is None:
@@ -562,8 +652,13 @@ def _conv2d_nhwc(c: Call, x: Value, w: np.ndarray, stride: tuple[int, int], dil:
     wo = (size[1] + (2 * pad[1] if padding == "SAME" else 0) - (kw - 1) * dil[1] - 1) // stride[1] + 1
     cout = w.shape[2] * w.shape[3] if depthwise else w.shape[3]
     kernel = c.e.g.const(name or c.e._name("kernel"), w)
-    attrs = {"T": attr_type("float32"), "strides": attr_ints([1, stride[0], stride[1], 1]), "padding": attr_str(padding),
-             "data_format": attr_str("NHWC"), "dilations": attr_ints([1, dil[0], dil[1], 1])}
+    attrs = {
+        "T": attr_type("float32"),
+        "strides": attr_ints([1, stride[0], stride[1], 1]),
+        "padding": attr_str(padding),
+        "data_format": attr_str("NHWC"),
+        "dilations": attr_ints([1, dil[0], dil[1], 1]),
+    }
     if depthwise:
         return c.e.op("DepthwiseConv2dNative", [x, kernel], attrs, [x.shape[0], ho, wo, cout], "float32")
     attrs["explicit_paddings"] = {"list": {}}
@@ -579,18 +674,45 @@ def _convolution(c: Call) -> Value:
     w = _const_tensor(wv, "the convolution weight").detach().to(torch.float32)
     wname = wv.name
     if x.rank == 3:  # conv1d: as a 2-D convolution over (1, L)
-        x4 = c.e.op("ExpandDims", [x, c.e.int_scalar(2)], {"T": attr_type("float32"), "Tdim": attr_type("int32")},
-                    [x.shape[0], x.shape[1], 1, x.shape[2]], "float32")
-        y4 = _conv_core(c, x4, w.unsqueeze(2), bv, [1, stride[0]], [0, padding[0]], [1, dilation[0]], transposed,
-                        [0, out_pad[0]], groups, wname)
+        x4 = c.e.op(
+            "ExpandDims",
+            [x, c.e.int_scalar(2)],
+            {"T": attr_type("float32"), "Tdim": attr_type("int32")},
+            [x.shape[0], x.shape[1], 1, x.shape[2]],
+            "float32",
+        )
+        y4 = _conv_core(
+            c,
+            x4,
+            w.unsqueeze(2),
+            bv,
+            [1, stride[0]],
+            [0, padding[0]],
+            [1, dilation[0]],
+            transposed,
+            [0, out_pad[0]],
+            groups,
+            wname,
+        )
         return c.e.op("Squeeze", [y4], {"T": attr_type("float32"), "squeeze_dims": attr_ints([2])}, c.shape, "float32")
     if x.rank != 4:
         raise Unsupported(f"{x.rank - 2}-D convolution (tfjs graph models run 1-D and 2-D ones here)")
     return _conv_core(c, x, w, bv, list(stride), list(padding), list(dilation), transposed, list(out_pad), groups, wname)
 
 
-def _conv_core(c: Call, x: Value, w: torch.Tensor, bv: Any, stride: list[int], padding: list[int], dilation: list[int],
-               transposed: bool, out_pad: list[int], groups: int, wname: str | None) -> Value:
+def _conv_core(
+    c: Call,
+    x: Value,
+    w: torch.Tensor,
+    bv: Any,
+    stride: list[int],
+    padding: list[int],
+    dilation: list[int],
+    transposed: bool,
+    out_pad: list[int],
+    groups: int,
+    wname: str | None,
+) -> Value:
     e = c.e
     xn = e.transpose(x, NHWC)
     s, d = (stride[0], stride[1]), (dilation[0], dilation[1])
@@ -608,20 +730,49 @@ def _conv_core(c: Call, x: Value, w: torch.Tensor, bv: Any, stride: list[int], p
             y = _conv2d_nhwc(c, xn, dw, s, d, padding, wname, depthwise=True)
         else:  # grouped: one Conv2D per group on a split of the channels
             per_in, per_out = cin // groups, cout // groups
-            parts = e.multi("Split", [e.int_scalar(3), xn], {"T": attr_type("float32"), "num_split": attr_int(groups)},
-                            [[xn.shape[0], xn.shape[1], xn.shape[2], per_in]] * groups, ["float32"] * groups)
-            outs = [_conv2d_nhwc(c, parts[g], wt[:, :, :, g * per_out:(g + 1) * per_out], s, d, padding,
-                                 f"{wname}/group{g}" if wname else None) for g in range(groups)]
-            y = e.op("ConcatV2", [*outs, e.int_scalar(3)], {"T": attr_type("float32"), "N": attr_int(groups), "Tidx": attr_type("int32")},
-                     [*outs[0].shape[:3], cout], "float32")
+            parts = e.multi(
+                "Split",
+                [e.int_scalar(3), xn],
+                {"T": attr_type("float32"), "num_split": attr_int(groups)},
+                [[xn.shape[0], xn.shape[1], xn.shape[2], per_in]] * groups,
+                ["float32"] * groups,
+            )
+            outs = [
+                _conv2d_nhwc(
+                    c,
+                    parts[g],
+                    wt[:, :, :, g * per_out : (g + 1) * per_out],
+                    s,
+                    d,
+                    padding,
+                    f"{wname}/group{g}" if wname else None,
+                )
+                for g in range(groups)
+            ]
+            y = e.op(
+                "ConcatV2",
+                [*outs, e.int_scalar(3)],
+                {"T": attr_type("float32"), "N": attr_int(groups), "Tidx": attr_type("int32")},
+                [*outs[0].shape[:3], cout],
+                "float32",
+            )
     if bv is not None:
         bias = e.const(_const_tensor(bv, "the convolution bias").to(torch.float32), "float32", name=bv.name)
         y = e.op("BiasAdd", [y, bias], {"T": attr_type("float32"), "data_format": attr_str("NHWC")}, y.shape, "float32")
     return e.transpose(y, NCHW)
 
 
-def _deconv(c: Call, xn: Value, w: torch.Tensor, s: tuple[int, int], d: tuple[int, int], padding: list[int], out_pad: list[int],
-            groups: int, wname: str | None) -> Value:
+def _deconv(
+    c: Call,
+    xn: Value,
+    w: torch.Tensor,
+    s: tuple[int, int],
+    d: tuple[int, int],
+    padding: list[int],
+    out_pad: list[int],
+    groups: int,
+    wname: str | None,
+) -> Value:
     e = c.e
     if d != (1, 1):
         raise Unsupported(f"dilation {list(d)} on a transposed convolution (tfjs' conv2dTranspose has no dilation)")
@@ -632,24 +783,65 @@ def _deconv(c: Call, xn: Value, w: torch.Tensor, s: tuple[int, int], d: tuple[in
     full_h, full_w = (h - 1) * s[0] + kh + out_pad[0], (wd - 1) * s[1] + kw + out_pad[1]
     kernel = e.g.const(wname or e._name("kernel"), w.permute(2, 3, 1, 0).contiguous().numpy())  # [kh, kw, out, in]
     sizes = e.shape_vector([e.dim(xn, 0) if xn.shape[0] < 0 else xn.shape[0], full_h, full_w, cout])
-    y = e.op("Conv2DBackpropInput", [sizes, kernel, xn],
-             {"T": attr_type("float32"), "strides": attr_ints([1, s[0], s[1], 1]), "padding": attr_str("VALID"),
-              "data_format": attr_str("NHWC"), "dilations": attr_ints([1, 1, 1, 1]), "explicit_paddings": {"list": {}},
-              "use_cudnn_on_gpu": attr_bool(True)}, [xn.shape[0], full_h, full_w, cout], "float32")
+    y = e.op(
+        "Conv2DBackpropInput",
+        [sizes, kernel, xn],
+        {
+            "T": attr_type("float32"),
+            "strides": attr_ints([1, s[0], s[1], 1]),
+            "padding": attr_str("VALID"),
+            "data_format": attr_str("NHWC"),
+            "dilations": attr_ints([1, 1, 1, 1]),
+            "explicit_paddings": {"list": {}},
+            "use_cudnn_on_gpu": attr_bool(True),
+        },
+        [xn.shape[0], full_h, full_w, cout],
+        "float32",
+    )
     ho = (h - 1) * s[0] - 2 * padding[0] + kh + out_pad[0]
     wo = (wd - 1) * s[1] - 2 * padding[1] + kw + out_pad[1]
     if (ho, wo) != (full_h, full_w):
-        y = _strided_slice(c, y, [0, padding[0], padding[1], 0], [0, padding[0] + ho, padding[1] + wo, 0], [1, 1, 1, 1],
-                           begin_mask=0b1001, end_mask=0b1001, shape=[xn.shape[0], ho, wo, cout])
+        y = _strided_slice(
+            c,
+            y,
+            [0, padding[0], padding[1], 0],
+            [0, padding[0] + ho, padding[1] + wo, 0],
+            [1, 1, 1, 1],
+            begin_mask=0b1001,
+            end_mask=0b1001,
+            shape=[xn.shape[0], ho, wo, cout],
+        )
     return y
 
 
-def _strided_slice(c: Call, x: Value, begin: list[int], end: list[int], strides: list[int], *, begin_mask: int = 0, end_mask: int = 0,
-                   shrink: int = 0, shape: Sequence[int]) -> Value:
+def _strided_slice(
+    c: Call,
+    x: Value,
+    begin: list[int],
+    end: list[int],
+    strides: list[int],
+    *,
+    begin_mask: int = 0,
+    end_mask: int = 0,
+    shrink: int = 0,
+    shape: Sequence[int],
+) -> Value:
     e = c.e
-    return e.op("StridedSlice", [x, e.int_vec(begin), e.int_vec(end), e.int_vec(strides)],
-                {"T": attr_type(x.dtype), "Index": attr_type("int32"), "begin_mask": attr_int(begin_mask), "end_mask": attr_int(end_mask),
-                 "ellipsis_mask": attr_int(0), "new_axis_mask": attr_int(0), "shrink_axis_mask": attr_int(shrink)}, shape, x.dtype)
+    return e.op(
+        "StridedSlice",
+        [x, e.int_vec(begin), e.int_vec(end), e.int_vec(strides)],
+        {
+            "T": attr_type(x.dtype),
+            "Index": attr_type("int32"),
+            "begin_mask": attr_int(begin_mask),
+            "end_mask": attr_int(end_mask),
+            "ellipsis_mask": attr_int(0),
+            "new_axis_mask": attr_int(0),
+            "shrink_axis_mask": attr_int(shrink),
+        },
+        shape,
+        x.dtype,
+    )
 
 
 # ------------------------------------------------------------------ normalization
@@ -692,8 +884,17 @@ def _batch_norm(c: Call) -> list[Any]:
     return [y, None, None]
 
 
-def _normalize(c: Call, x: Value, axes: list[int], eps: float, w: Any, b: Any, *, per_channel: bool,
-               affine_shape: Sequence[int] | None = None) -> Value:
+def _normalize(
+    c: Call,
+    x: Value,
+    axes: list[int],
+    eps: float,
+    w: Any,
+    b: Any,
+    *,
+    per_channel: bool,
+    affine_shape: Sequence[int] | None = None,
+) -> Value:
     """(x - mean) * rsqrt(var + eps) over ``axes`` (biased variance), then * w + b."""
     e = c.e
     kshape = [1 if i in axes else d for i, d in enumerate(x.shape)]
@@ -710,8 +911,13 @@ def _normalize(c: Call, x: Value, axes: list[int], eps: float, w: Any, b: Any, *
         else:
             cv = _tensor(c, v)
             if per_channel and x.rank > 2 and cv.rank == 1:
-                cv = e.op("Reshape", [cv, e.int_vec([-1] + [1] * (x.rank - 2))], {"T": attr_type(cv.dtype), "Tshape": attr_type("int32")},
-                          [cv.shape[0]] + [1] * (x.rank - 2), cv.dtype)
+                cv = e.op(
+                    "Reshape",
+                    [cv, e.int_vec([-1] + [1] * (x.rank - 2))],
+                    {"T": attr_type(cv.dtype), "Tshape": attr_type("int32")},
+                    [cv.shape[0]] + [1] * (x.rank - 2),
+                    cv.dtype,
+                )
         y = e.binary(op, y, cv, x.shape)
     return y
 
@@ -731,7 +937,11 @@ def _group_norm(c: Call) -> list[Any]:
     e = c.e
     ch = x.shape[1]
     rest = int(np.prod(x.shape[2:])) if x.rank > 2 else 1
-    g = e.reshape(x, [e.dim(x, 0) if x.shape[0] < 0 else x.shape[0], groups, (ch // groups) * rest], [x.shape[0], groups, (ch // groups) * rest])
+    g = e.reshape(
+        x,
+        [e.dim(x, 0) if x.shape[0] < 0 else x.shape[0], groups, (ch // groups) * rest],
+        [x.shape[0], groups, (ch // groups) * rest],
+    )
     y = _normalize(c, g, [2], eps, None, None, per_channel=False)
     y = e.reshape(y, [e.dim(x, 0) if x.shape[0] < 0 else x.shape[0], *x.shape[1:]], x.shape)
     for v, op in ((w, "Mul"), (b, "AddV2")):
@@ -774,8 +984,19 @@ def _max_pool(c: Call) -> Any:
     outs = [_pool_out(x.shape[2 + i], k[i], s[i], p[i], 1, ceil) for i in range(2)]
     extra = [max((outs[i] - 1) * s[i] + k[i] - (x.shape[2 + i] + 2 * p[i]), 0) for i in range(2)]
     xn = _pad_nhwc(c, xn, [(p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])], NEG)
-    y = e.op("MaxPool", [xn], {"T": attr_type("float32"), "ksize": attr_ints([1, k[0], k[1], 1]), "strides": attr_ints([1, s[0], s[1], 1]),
-                                "padding": attr_str("VALID"), "data_format": attr_str("NHWC")}, [x.shape[0], outs[0], outs[1], x.shape[1]], "float32")
+    y = e.op(
+        "MaxPool",
+        [xn],
+        {
+            "T": attr_type("float32"),
+            "ksize": attr_ints([1, k[0], k[1], 1]),
+            "strides": attr_ints([1, s[0], s[1], 1]),
+            "padding": attr_str("VALID"),
+            "data_format": attr_str("NHWC"),
+        },
+        [x.shape[0], outs[0], outs[1], x.shape[1]],
+        "float32",
+    )
     out = e.transpose(y, NCHW)
     return [out, None] if target_key(c.node.target) == "aten.max_pool2d_with_indices" else out
 
@@ -794,8 +1015,19 @@ def _avg_pool(c: Call) -> Value:
     outs = [_pool_out(size[i], k[i], s[i], p[i], 1, ceil) for i in range(2)]
     extra = [max((outs[i] - 1) * s[i] + k[i] - (size[i] + 2 * p[i]), 0) for i in range(2)]
     xn = _pad_nhwc(c, e.transpose(x, NHWC), [(p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])])
-    y = e.op("AvgPool", [xn], {"T": attr_type("float32"), "ksize": attr_ints([1, k[0], k[1], 1]), "strides": attr_ints([1, s[0], s[1], 1]),
-                                "padding": attr_str("VALID"), "data_format": attr_str("NHWC")}, [x.shape[0], outs[0], outs[1], x.shape[1]], "float32")
+    y = e.op(
+        "AvgPool",
+        [xn],
+        {
+            "T": attr_type("float32"),
+            "ksize": attr_ints([1, k[0], k[1], 1]),
+            "strides": attr_ints([1, s[0], s[1], 1]),
+            "padding": attr_str("VALID"),
+            "data_format": attr_str("NHWC"),
+        },
+        [x.shape[0], outs[0], outs[1], x.shape[1]],
+        "float32",
+    )
     # torch's divisor per output position (ATen's AvgPool2d kernel); AvgPool divided by k*k
     div = np.empty(outs, dtype=np.float64)
     for oh in range(outs[0]):
@@ -810,7 +1042,9 @@ def _avg_pool(c: Call) -> Value:
         if np.all(factor == factor.flat[0]):
             y = e.binary("Mul", y, e.const(float(factor.flat[0]), "float32"), y.shape)
         else:
-            y = e.binary("Mul", y, e.const(torch.from_numpy(factor.astype(np.float32)).reshape(outs[0], outs[1], 1), "float32"), y.shape)
+            y = e.binary(
+                "Mul", y, e.const(torch.from_numpy(factor.astype(np.float32)).reshape(outs[0], outs[1], 1), "float32"), y.shape
+            )
     return e.transpose(y, NCHW)
 
 
@@ -832,9 +1066,19 @@ def _adaptive_avg(c: Call) -> Value:
         return e.reduce("Mean", x, [x.rank - 2, x.rank - 1], True, c.shape)
     if h % oh == 0 and w % ow == 0 and x.rank == 4:
         kh, kw = h // oh, w // ow
-        y = e.op("AvgPool", [e.transpose(x, NHWC)], {"T": attr_type("float32"), "ksize": attr_ints([1, kh, kw, 1]),
-                                                      "strides": attr_ints([1, kh, kw, 1]), "padding": attr_str("VALID"),
-                                                      "data_format": attr_str("NHWC")}, [x.shape[0], oh, ow, x.shape[1]], "float32")
+        y = e.op(
+            "AvgPool",
+            [e.transpose(x, NHWC)],
+            {
+                "T": attr_type("float32"),
+                "ksize": attr_ints([1, kh, kw, 1]),
+                "strides": attr_ints([1, kh, kw, 1]),
+                "padding": attr_str("VALID"),
+                "data_format": attr_str("NHWC"),
+            },
+            [x.shape[0], oh, ow, x.shape[1]],
+            "float32",
+        )
         return e.transpose(y, NCHW)
     # separable averaging: P_h @ x @ P_w^T
     ph = e.const(torch.from_numpy(_adaptive_matrix(h, oh).astype(np.float32)), "float32")
@@ -853,9 +1097,19 @@ def _adaptive_max(c: Call) -> list[Any]:
     if x.rank != 4 or h % oh or w % ow:
         raise Unsupported(f"adaptive max pooling of {h}x{w} to {oh}x{ow} (windows of unequal sizes)")
     kh, kw = h // oh, w // ow
-    y = e.op("MaxPool", [e.transpose(x, NHWC)], {"T": attr_type("float32"), "ksize": attr_ints([1, kh, kw, 1]),
-                                                  "strides": attr_ints([1, kh, kw, 1]), "padding": attr_str("VALID"),
-                                                  "data_format": attr_str("NHWC")}, [x.shape[0], oh, ow, x.shape[1]], "float32")
+    y = e.op(
+        "MaxPool",
+        [e.transpose(x, NHWC)],
+        {
+            "T": attr_type("float32"),
+            "ksize": attr_ints([1, kh, kw, 1]),
+            "strides": attr_ints([1, kh, kw, 1]),
+            "padding": attr_str("VALID"),
+            "data_format": attr_str("NHWC"),
+        },
+        [x.shape[0], oh, ow, x.shape[1]],
+        "float32",
+    )
     return [e.transpose(y, NCHW), None]
 
 
@@ -876,16 +1130,22 @@ def _bilinear(c: Call) -> Value:
     if scales is not None and not align:
         for i, (n_in, n_out) in enumerate(((x.shape[2], oh), (x.shape[3], ow))):
             if abs(n_in / n_out - 1.0 / scales[i]) > 1e-12:
-                raise Unsupported(f"scale_factor {scales[i]} does not give {n_out} = {n_in} * {scales[i]} exactly: "
-                                  "pass size= or recompute_scale_factor=True")
+                raise Unsupported(
+                    f"scale_factor {scales[i]} does not give {n_out} = {n_in} * {scales[i]} exactly: "
+                    "pass size= or recompute_scale_factor=True"
+                )
     return _resize(c, x, "ResizeBilinear", oh, ow, align, not align)
 
 
 def _resize(c: Call, x: Value, op: str, oh: int, ow: int, align: bool, half: bool) -> Value:
     e = c.e
-    y = e.op(op, [e.transpose(x, NHWC), e.int_vec([oh, ow])],
-             {"T": attr_type("float32"), "align_corners": attr_bool(align), "half_pixel_centers": attr_bool(half)},
-             [x.shape[0], oh, ow, x.shape[1]], "float32")
+    y = e.op(
+        op,
+        [e.transpose(x, NHWC), e.int_vec([oh, ow])],
+        {"T": attr_type("float32"), "align_corners": attr_bool(align), "half_pixel_centers": attr_bool(half)},
+        [x.shape[0], oh, ow, x.shape[1]],
+        "float32",
+    )
     return e.transpose(y, NCHW)
 
 
@@ -911,10 +1171,14 @@ def _gather(c: Call, x: Value, idx: torch.Tensor | Value, axis: int) -> Value:
     e = c.e
     iv = idx if isinstance(idx, Value) else e.const(idx.to(torch.int32), "int32")
     iv = e.cast(iv, "int32")
-    shape = [*x.shape[:axis], *iv.shape, *x.shape[axis + 1:]]
-    return e.op("GatherV2", [x, iv, e.int_scalar(axis)],
-                {"Tparams": attr_type(x.dtype), "Tindices": attr_type("int32"), "Taxis": attr_type("int32"), "batch_dims": attr_int(0)},
-                shape, x.dtype)
+    shape = [*x.shape[:axis], *iv.shape, *x.shape[axis + 1 :]]
+    return e.op(
+        "GatherV2",
+        [x, iv, e.int_scalar(axis)],
+        {"Tparams": attr_type(x.dtype), "Tindices": attr_type("int32"), "Taxis": attr_type("int32"), "batch_dims": attr_int(0)},
+        shape,
+        x.dtype,
+    )
 
 
 @handles("pixel_shuffle")
@@ -928,8 +1192,13 @@ def _pixel_shuffle(c: Call) -> Value:
     # torch channel ch*r*r + i*r + j -> DepthToSpace's (i*r + j)*cout + ch
     order = [ch * r * r + k for k in range(r * r) for ch in range(cout)]
     xn = _gather(c, e.transpose(x, NHWC), torch.tensor(order), 3)
-    y = e.op("DepthToSpace", [xn], {"T": attr_type(x.dtype), "block_size": attr_int(r), "data_format": attr_str("NHWC")},
-             [x.shape[0], x.shape[2] * r, x.shape[3] * r, cout], x.dtype)
+    y = e.op(
+        "DepthToSpace",
+        [xn],
+        {"T": attr_type(x.dtype), "block_size": attr_int(r), "data_format": attr_str("NHWC")},
+        [x.shape[0], x.shape[2] * r, x.shape[3] * r, cout],
+        x.dtype,
+    )
     return e.transpose(y, NCHW)
 
 
@@ -950,7 +1219,9 @@ def _constant_pad(c: Call) -> Value:
     const = e.g.const(e._name("paddings"), np.asarray(spec, dtype=np.int32))
     if not value:
         return e.op("Pad", [x, const], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32")}, c.shape, x.dtype)
-    return e.op("PadV2", [x, const, e.const(value, x.dtype)], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32")}, c.shape, x.dtype)
+    return e.op(
+        "PadV2", [x, const, e.const(value, x.dtype)], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32")}, c.shape, x.dtype
+    )
 
 
 @handles("reflection_pad1d", "reflection_pad2d")
@@ -962,8 +1233,13 @@ def _reflect_pad(c: Call) -> Value:
         spec[x.rank - 1 - i] = [pad[2 * i], pad[2 * i + 1]]
     e = c.e
     const = e.g.const(e._name("paddings"), np.asarray(spec, dtype=np.int32))
-    return e.op("MirrorPad", [x, const], {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32"), "mode": attr_str("REFLECT")},
-                c.shape, x.dtype)
+    return e.op(
+        "MirrorPad",
+        [x, const],
+        {"T": attr_type(x.dtype), "Tpaddings": attr_type("int32"), "mode": attr_str("REFLECT")},
+        c.shape,
+        x.dtype,
+    )
 
 
 @handles("replication_pad1d", "replication_pad2d")
@@ -1078,9 +1354,15 @@ def _cat(c: Call) -> Value:
     xs = [c.e.cast(_as_value(c, x, c.dtype), c.dtype) for x in xs]
     axis = _norm_dim(d, xs[0].rank)
     if len(xs) == 1:
-        return xs[0]
-    return c.e.op("ConcatV2", [*xs, c.e.int_scalar(axis)], {"T": attr_type(c.dtype), "N": attr_int(len(xs)), "Tidx": attr_type("int32")},
-                  c.shape, c.dtype)
+        only: Value = xs[0]
+        return only
+    return c.e.op(
+        "ConcatV2",
+        [*xs, c.e.int_scalar(axis)],
+        {"T": attr_type(c.dtype), "N": attr_int(len(xs)), "Tidx": attr_type("int32")},
+        c.shape,
+        c.dtype,
+    )
 
 
 @handles("split_with_sizes", "split")
@@ -1091,9 +1373,14 @@ def _split(c: Call) -> list[Value]:
     n = x.shape[axis]
     if isinstance(sizes, int):
         sizes = [min(sizes, n - i) for i in range(0, n, sizes)]
-    shapes = [[*x.shape[:axis], s, *x.shape[axis + 1:]] for s in sizes]
-    return c.e.multi("SplitV", [x, c.e.int_vec(sizes), c.e.int_scalar(axis)],
-                     {"T": attr_type(x.dtype), "Tlen": attr_type("int32"), "num_split": attr_int(len(sizes))}, shapes, [x.dtype] * len(sizes))
+    shapes = [[*x.shape[:axis], s, *x.shape[axis + 1 :]] for s in sizes]
+    return c.e.multi(
+        "SplitV",
+        [x, c.e.int_vec(sizes), c.e.int_scalar(axis)],
+        {"T": attr_type(x.dtype), "Tlen": attr_type("int32"), "num_split": attr_int(len(sizes))},
+        shapes,
+        [x.dtype] * len(sizes),
+    )
 
 
 @handles("unbind")
@@ -1101,8 +1388,10 @@ def _unbind(c: Call) -> list[Value]:
     x = _tensor(c, c.args[0])
     axis = _norm_dim(c.arg(1, "dim", 0), x.rank)
     n = x.shape[axis]
-    shape = [*x.shape[:axis], *x.shape[axis + 1:]]
-    return c.e.multi("Unpack", [x], {"T": attr_type(x.dtype), "num": attr_int(n), "axis": attr_int(axis)}, [shape] * n, [x.dtype] * n)
+    shape = [*x.shape[:axis], *x.shape[axis + 1 :]]
+    return c.e.multi(
+        "Unpack", [x], {"T": attr_type(x.dtype), "num": attr_int(n), "axis": attr_int(axis)}, [shape] * n, [x.dtype] * n
+    )
 
 
 _BIG = 2**62
@@ -1182,7 +1471,7 @@ def _index(c: Call) -> Value:
     if any(t is None for t in consts):
         raise Unsupported("indexing several dimensions with tensors computed from the input")
     tensors = [t for t in consts if t is not None]
-    shape = torch.broadcast_shapes(*[t.shape for t in tensors])
+    shape = torch.broadcast_shapes(*[t.shape for t in tensors])  # type: ignore[no-untyped-call]
     if len(shape) != len(tensors):
         raise Unsupported("indexing several dimensions with index tensors that are not an outer product")
     lines = []
@@ -1221,7 +1510,9 @@ def _reduction(op: str) -> Handler:
             x = c.e.cast(x, "int32")
         if op in ("Any", "All"):
             x = c.e.cast(x, "bool")
-            return c.e.op(op, [x, c.e.int_vec(_axes(x, dims))], {"Tidx": attr_type("int32"), "keep_dims": attr_bool(keep)}, c.shape, "bool")
+            return c.e.op(
+                op, [x, c.e.int_vec(_axes(x, dims))], {"Tidx": attr_type("int32"), "keep_dims": attr_bool(keep)}, c.shape, "bool"
+            )
         return c.e.reduce(op, x, _axes(x, dims), keep, c.shape)
 
     return fn
@@ -1273,8 +1564,13 @@ def _argmax(c: Call) -> Value:
     axis = _norm_dim(dim, x.rank)
     op = "ArgMax" if target_key(c.node.target) == "aten.argmax" else "ArgMin"
     shape = [d for i, d in enumerate(x.shape) if i != axis]
-    y = e.op(op, [x, e.int_scalar(axis)], {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "output_type": attr_type("int32")},
-             shape, "int32")
+    y = e.op(
+        op,
+        [x, e.int_scalar(axis)],
+        {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "output_type": attr_type("int32")},
+        shape,
+        "int32",
+    )
     if keep:
         y = e.op("ExpandDims", [y, e.int_scalar(axis)], {"T": attr_type("int32"), "Tdim": attr_type("int32")}, c.shape, "int32")
     return y
@@ -1284,9 +1580,13 @@ def _argmax(c: Call) -> Value:
 def _cumsum(c: Call) -> Value:
     x = c.e.cast(_tensor(c, c.args[0]), c.dtype)
     axis = _norm_dim(c.args[1], x.rank)
-    return c.e.op("Cumsum", [x, c.e.int_scalar(axis)],
-                  {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "exclusive": attr_bool(False), "reverse": attr_bool(False)},
-                  x.shape, x.dtype)
+    return c.e.op(
+        "Cumsum",
+        [x, c.e.int_scalar(axis)],
+        {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "exclusive": attr_bool(False), "reverse": attr_bool(False)},
+        x.shape,
+        x.dtype,
+    )
 
 
 def _topk_last(c: Call, x: Value, k: int, axis: int, largest: bool) -> tuple[Value, Value]:
@@ -1297,8 +1597,9 @@ def _topk_last(c: Call, x: Value, k: int, axis: int, largest: bool) -> tuple[Val
     if not largest:
         xt = e.unary("Neg", xt)
     shape = [*xt.shape[:-1], k]
-    vals, idx = e.multi("TopKV2", [xt, e.int_scalar(k)], {"T": attr_type(x.dtype), "sorted": attr_bool(True)}, [shape, shape],
-                        [x.dtype, "int32"])
+    vals, idx = e.multi(
+        "TopKV2", [xt, e.int_scalar(k)], {"T": attr_type(x.dtype), "sorted": attr_bool(True)}, [shape, shape], [x.dtype, "int32"]
+    )
     if not largest:
         vals = e.unary("Neg", vals)
     return e.transpose(vals, perm), e.transpose(idx, perm)
@@ -1332,7 +1633,9 @@ def _fill(c: Call, like: Value | None, sizes: Sequence[Any] | None, value: Any) 
     if all(d >= 0 for d in c.shape):
         return e.const(torch.full(c.shape, value), dt)
     if like is not None:
-        shape = e.op("Shape", [like], {"T": attr_type(like.dtype), "out_type": attr_type("int32")}, [like.rank], "int32").ref or ""
+        shape = (
+            e.op("Shape", [like], {"T": attr_type(like.dtype), "out_type": attr_type("int32")}, [like.rank], "int32").ref or ""
+        )
     else:
         assert sizes is not None
         shape = e.shape_vector([s if isinstance(s, Value) else int(s) for s in sizes])

@@ -19,7 +19,10 @@ the project's graph interpreter (:func:`~tfjs_codec.torch.to_module`) and compar
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
+import logging
 import os
 import shutil
 import warnings
@@ -66,6 +69,29 @@ def trace(module: nn.Module, examples: tuple[torch.Tensor, ...]) -> tuple[Any, b
     if dynamic and batches == {1}:  # torch.export specializes size-1 dims: trace at batch 2
         args = tuple(torch.cat([x, x]) for x in examples)
     ep = None
+    quiet = logging.getLogger("torch")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # torch logs each failed guard attempt; the error below says it once
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # and prints the graph of each failed attempt
+            ep, dynamic = _export(module, examples, args, dynamic)
+    finally:
+        quiet.setLevel(level)
+    table = torch.export.default_decompositions()
+    for name in KEEP:
+        packet = getattr(torch.ops.aten, name)
+        for overload in packet.overloads():
+            table.pop(getattr(packet, overload), None)  # type: ignore[no-untyped-call]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = ep.run_decompositions(table)
+    return ep, dynamic
+
+
+def _export(
+    module: nn.Module, examples: tuple[torch.Tensor, ...], args: tuple[torch.Tensor, ...], dynamic: bool
+) -> tuple[Any, bool]:
+    ep = None
     if dynamic:
         batch = torch.export.Dim("batch", min=1, max=2**20)
         try:
@@ -81,18 +107,13 @@ def trace(module: nn.Module, examples: tuple[torch.Tensor, ...]) -> tuple[Any, b
                 warnings.simplefilter("ignore")
                 ep = torch.export.export(module, examples)
         except Exception as exc:  # noqa: BLE001
-            raise TfjsFormatError(
-                f"torch.export cannot trace {type(module).__name__} (data-dependent Python control flow, or an operation "
-                f"it cannot trace): {_first_line(exc)}"
-            ) from None
-    table = torch.export.default_decompositions()
-    for name in KEEP:
-        packet = getattr(torch.ops.aten, name)
-        for overload in packet.overloads():
-            table.pop(getattr(packet, overload), None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ep = ep.run_decompositions(table)
+            text = _first_line(exc)
+            if "data-dependent" in text:
+                raise TfjsFormatError(
+                    f"{type(module).__name__}'s forward depends on tensor values in Python (an if / while / int() on a "
+                    f"tensor): a graph model has one fixed sequence of ops, so torch.export refuses it: {text}"
+                ) from None
+            raise TfjsFormatError(f"torch.export cannot trace {type(module).__name__}: {text}") from None
     return ep, dynamic
 
 
@@ -202,8 +223,15 @@ class GraphExport:
         dtype = tf_dtype_of(val.dtype)
         perm = NHWC if self.channels_last and len(shape) == 4 else None
         tf_shape = [shape[p] for p in perm] if perm else shape
-        ref = self.g.add(name, "Placeholder", [], {"dtype": attr_type(dtype), "shape": attr_shape(tf_shape)}, [tf_shape], [dtype],
-                         exact_name=True)
+        ref = self.g.add(
+            name,
+            "Placeholder",
+            [],
+            {"dtype": attr_type(dtype), "shape": attr_shape(tf_shape)},
+            [tf_shape],
+            [dtype],
+            exact_name=True,
+        )
         self.input_names.append(ref)
         self.input_perms.append(perm)
         v = Value(tuple(tf_shape), dtype, ref=ref)
@@ -311,8 +339,15 @@ class GraphExport:
             if perm:
                 v = self.e.transpose(v, perm)
             ref = self.e.ref(v)
-            name = self.g.add(f"output_{i}" if len(outs) > 1 else "output", "Identity", [ref], {"T": attr_type(v.dtype)}, [list(v.shape)],
-                              [v.dtype], exact_name=True)
+            name = self.g.add(
+                f"output_{i}" if len(outs) > 1 else "output",
+                "Identity",
+                [ref],
+                {"T": attr_type(v.dtype)},
+                [list(v.shape)],
+                [v.dtype],
+                exact_name=True,
+            )
             self.output_names.append(name)
             self.output_perms.append(perm)
             self.output_dtypes.append(v.dtype)
@@ -320,7 +355,11 @@ class GraphExport:
     def signature(self) -> dict[str, Any]:
         def info(ref: str) -> dict[str, Any]:
             shape = self.g.shape_of(ref)
-            return {"name": f"{ref}:0", "dtype": _DT[self.g.dtype_of(ref)], "tensorShape": {"dim": [{"size": str(d)} for d in shape]}}
+            return {
+                "name": f"{ref}:0",
+                "dtype": _DT[self.g.dtype_of(ref)],
+                "tensorShape": {"dim": [{"size": str(d)} for d in shape]},
+            }
 
         return {"inputs": {n: info(n) for n in self.input_names}, "outputs": {n: info(n) for n in self.output_names}}
 
@@ -413,5 +452,6 @@ def verify_graph(path: Path, gx: GraphExport, examples: tuple[torch.Tensor, ...]
         diff = float((g.float() - w).abs().max()) if g.numel() else 0.0
         bound = 1e-4 + 1e-4 * (float(w.abs().max()) if w.numel() else 0.0)
         if not diff <= bound:
-            raise TfjsFormatError(f"self-check: output {i} differs from torch's by {diff:.3g} (> {bound:.3g}); the export is not exact")
-
+            raise TfjsFormatError(
+                f"self-check: output {i} differs from torch's by {diff:.3g} (> {bound:.3g}); the export is not exact"
+            )

@@ -145,12 +145,19 @@ class Emitter:
         return Value(tuple(shape), dtype, ref=ref)
 
     def multi(
-        self, op: str, inputs: Sequence[Value | str], attr: dict[str, Any] | None, shapes: Sequence[Sequence[int]], dtypes: Sequence[str]
+        self,
+        op: str,
+        inputs: Sequence[Value | str],
+        attr: dict[str, Any] | None,
+        shapes: Sequence[Sequence[int]],
+        dtypes: Sequence[str],
     ) -> list[Value]:
         """A several-output node: one Value per output."""
         refs = [x if isinstance(x, str) else self.ref(x) for x in inputs]
         name = self.g.add(self._name(op), op, refs, attr, shapes, dtypes)
-        return [Value(tuple(s), d, ref=name if i == 0 else f"{name}:{i}") for i, (s, d) in enumerate(zip(shapes, dtypes, strict=True))]
+        return [
+            Value(tuple(s), d, ref=name if i == 0 else f"{name}:{i}") for i, (s, d) in enumerate(zip(shapes, dtypes, strict=True))
+        ]
 
     # ------------------------------------------------------------ layout
 
@@ -162,7 +169,9 @@ class Emitter:
             assert v.tensor is not None
             return self.const(v.tensor.permute(perm).contiguous(), name=v.name)
         shape = [v.shape[p] for p in perm]
-        return self.op("Transpose", [v, self.int_vec(perm)], {"T": attr_type(v.dtype), "Tperm": attr_type("int32")}, shape, v.dtype)
+        return self.op(
+            "Transpose", [v, self.int_vec(perm)], {"T": attr_type(v.dtype), "Tperm": attr_type("int32")}, shape, v.dtype
+        )
 
     def cast(self, v: Value, dtype: str) -> Value:
         if v.dtype == dtype:
@@ -170,8 +179,9 @@ class Emitter:
         if v.is_const and v.ref is None:
             assert v.tensor is not None
             return self.const(v.tensor, dtype)
-        return self.op("Cast", [v], {"SrcT": attr_type(v.dtype), "DstT": attr_type(dtype), "Truncate": attr_bool(False)},
-                       v.shape, dtype)
+        return self.op(
+            "Cast", [v], {"SrcT": attr_type(v.dtype), "DstT": attr_type(dtype), "Truncate": attr_bool(False)}, v.shape, dtype
+        )
 
     def dim(self, v: Value, d: int) -> Value:
         """Dim ``d`` of ``v`` as an int32 scalar (a static dim is a constant)."""
@@ -181,12 +191,26 @@ class Emitter:
         key = (ref, d)
         if key not in self._dims:
             if ref not in self._shapes:
-                self._shapes[ref] = self.op("Shape", [ref], {"T": attr_type(v.dtype), "out_type": attr_type("int32")},
-                                            [v.rank], "int32").ref or ""
+                self._shapes[ref] = (
+                    self.op("Shape", [ref], {"T": attr_type(v.dtype), "out_type": attr_type("int32")}, [v.rank], "int32").ref
+                    or ""
+                )
             shape = self._shapes[ref]
-            sl = self.op("StridedSlice", [shape, self.int_vec([d]), self.int_vec([d + 1]), self.int_vec([1])],
-                         {"T": attr_type("int32"), "Index": attr_type("int32"), "begin_mask": attr_int(0), "end_mask": attr_int(0),
-                          "ellipsis_mask": attr_int(0), "new_axis_mask": attr_int(0), "shrink_axis_mask": attr_int(1)}, [], "int32")
+            sl = self.op(
+                "StridedSlice",
+                [shape, self.int_vec([d]), self.int_vec([d + 1]), self.int_vec([1])],
+                {
+                    "T": attr_type("int32"),
+                    "Index": attr_type("int32"),
+                    "begin_mask": attr_int(0),
+                    "end_mask": attr_int(0),
+                    "ellipsis_mask": attr_int(0),
+                    "new_axis_mask": attr_int(0),
+                    "shrink_axis_mask": attr_int(1),
+                },
+                [],
+                "int32",
+            )
             sl.sym = True
             self._dims[key] = sl
         return self._dims[key]
@@ -203,8 +227,12 @@ class Emitter:
         if reshape and len(syms) == 1:
             return self.int_vec([-1 if isinstance(d, Value) else int(d) for d in dims])
         parts = [self.ref(d) if isinstance(d, Value) else self.int_scalar(int(d)) for d in dims]
-        return self.op("Pack", parts, {"T": attr_type("int32"), "N": attr_int(len(parts)), "axis": attr_int(0)},
-                       [len(parts)], "int32").ref or ""
+        return (
+            self.op(
+                "Pack", parts, {"T": attr_type("int32"), "N": attr_int(len(parts)), "axis": attr_int(0)}, [len(parts)], "int32"
+            ).ref
+            or ""
+        )
 
     def reshape(self, v: Value, dims: Sequence[int | Value], out_shape: Sequence[int]) -> Value:
         """``v`` reshaped to ``dims`` (ints, -1, or symbolic ints); ``out_shape`` is the static result."""
@@ -229,8 +257,13 @@ class Emitter:
         return self.op(op, [a, b], {"T": attr_type(a.dtype)}, shape, dtype or a.dtype)
 
     def reduce(self, op: str, v: Value, axes: Sequence[int], keep: bool, shape: Sequence[int]) -> Value:
-        return self.op(op, [v, self.int_vec(axes)], {"T": attr_type(v.dtype), "Tidx": attr_type("int32"), "keep_dims": attr_bool(keep)},
-                       shape, v.dtype)
+        return self.op(
+            op,
+            [v, self.int_vec(axes)],
+            {"T": attr_type(v.dtype), "Tidx": attr_type("int32"), "keep_dims": attr_bool(keep)},
+            shape,
+            v.dtype,
+        )
 
     def ints(self, vs: Sequence[int]) -> dict[str, Any]:
         return attr_ints(vs)

@@ -25,16 +25,66 @@ from .tf_graph import GraphBuilder, TfNode, attr_type
 
 __all__ = ["optimize_layout"]
 
-_UNARY = frozenset({
-    "Relu", "Relu6", "Sigmoid", "Tanh", "Elu", "Selu", "LeakyRelu", "Softplus", "Erf", "Exp", "Log", "Neg", "Abs", "Sqrt",
-    "Rsqrt", "Square", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Log1p", "Expm1", "Cast", "LogicalNot", "Sin", "Cos",
-    "IsNan", "Identity",
-})
-_BINARY = frozenset({
-    "AddV2", "Add", "Sub", "Mul", "RealDiv", "Div", "Maximum", "Minimum", "SquaredDifference", "Pow", "FloorDiv", "FloorMod",
-    "Equal", "NotEqual", "Less", "LessEqual", "Greater", "GreaterEqual", "LogicalAnd", "LogicalOr", "SelectV2", "ClipByValue",
-    "Prelu",
-})
+_UNARY = frozenset(
+    {
+        "Relu",
+        "Relu6",
+        "Sigmoid",
+        "Tanh",
+        "Elu",
+        "Selu",
+        "LeakyRelu",
+        "Softplus",
+        "Erf",
+        "Exp",
+        "Log",
+        "Neg",
+        "Abs",
+        "Sqrt",
+        "Rsqrt",
+        "Square",
+        "Floor",
+        "Ceil",
+        "Round",
+        "Sign",
+        "Reciprocal",
+        "Log1p",
+        "Expm1",
+        "Cast",
+        "LogicalNot",
+        "Sin",
+        "Cos",
+        "IsNan",
+        "Identity",
+    }
+)
+_BINARY = frozenset(
+    {
+        "AddV2",
+        "Add",
+        "Sub",
+        "Mul",
+        "RealDiv",
+        "Div",
+        "Maximum",
+        "Minimum",
+        "SquaredDifference",
+        "Pow",
+        "FloorDiv",
+        "FloorMod",
+        "Equal",
+        "NotEqual",
+        "Less",
+        "LessEqual",
+        "Greater",
+        "GreaterEqual",
+        "LogicalAnd",
+        "LogicalOr",
+        "SelectV2",
+        "ClipByValue",
+        "Prelu",
+    }
+)
 _REDUCE = frozenset({"Mean", "Sum", "Max", "Min", "Prod", "Any", "All"})
 _PADS = frozenset({"Pad", "PadV2", "MirrorPad"})
 
@@ -67,8 +117,9 @@ class _Pass:
 
     def new_transpose(self, src: str, perm: list[int], shape: list[int], dtype: str) -> str:
         pv = self.g.const(f"{src}/perm", np.asarray(perm, dtype=np.int32))
-        return self.g.add(f"{src}/Transpose", "Transpose", [src, pv], {"T": attr_type(dtype), "Tperm": attr_type("int32")},
-                          [shape], [dtype])
+        return self.g.add(
+            f"{src}/Transpose", "Transpose", [src, pv], {"T": attr_type(dtype), "Tperm": attr_type("int32")}, [shape], [dtype]
+        )
 
     # ------------------------------------------------------------------ rules
 
@@ -142,7 +193,9 @@ class _Pass:
 
     def _transposed_same(self, ref: str, perm: list[int]) -> bool:
         n = self.g.nodes.get(_node(ref))
-        return n is not None and n.op == "Transpose" and ":" not in ref and _perm(self.g, n) == perm and n.name not in self.outputs
+        return (
+            n is not None and n.op == "Transpose" and ":" not in ref and _perm(self.g, n) == perm and n.name not in self.outputs
+        )
 
     def _derives(self, ref: str, tname: str, depth: int) -> bool:
         """True when ``ref`` is computed from ``tname`` through layout-agnostic ops only (within ``depth`` steps)."""
@@ -186,10 +239,15 @@ class _Pass:
         if user.op in _REDUCE:
             return user.inputs[0] == tname and self.g.const_value(user.inputs[1]) is not None
         if user.op == "ConcatV2":
-            return all(self._transposed_same(r, perm) for r in user.inputs[:-1]) and self.g.const_value(user.inputs[-1]) is not None
+            return (
+                all(self._transposed_same(r, perm) for r in user.inputs[:-1]) and self.g.const_value(user.inputs[-1]) is not None
+            )
         if user.op in _PADS:
-            return user.inputs[0] == tname and self.g.const_value(user.inputs[1]) is not None and \
-                all(self.g.const_value(r) is not None for r in user.inputs[1:])
+            return (
+                user.inputs[0] == tname
+                and self.g.const_value(user.inputs[1]) is not None
+                and all(self.g.const_value(r) is not None for r in user.inputs[1:])
+            )
         return False
 
     def _sink_through(self, user: TfNode, perm: list[int]) -> None:
@@ -205,11 +263,13 @@ class _Pass:
                 user.inputs = [src.inputs[0], g.const(f"{user.name}/perm", np.asarray([perm[p] for p in outer], dtype=np.int32))]
             return
         new_inputs: list[str] = []
-        data_inputs = user.inputs[:-1] if user.op == "ConcatV2" else user.inputs[:1] if user.op in _REDUCE | _PADS else user.inputs
+        data_inputs = (
+            user.inputs[:-1] if user.op == "ConcatV2" else user.inputs[:1] if user.op in _REDUCE | _PADS else user.inputs
+        )
         for r in data_inputs:
-            src = g.nodes.get(_node(r))
-            if src is not None and src.op == "Transpose" and ":" not in r and _perm(g, src) == perm:
-                new_inputs.append(src.inputs[0])
+            prod = g.nodes.get(_node(r))
+            if prod is not None and prod.op == "Transpose" and ":" not in r and _perm(g, prod) == perm:
+                new_inputs.append(prod.inputs[0])
                 continue
             v = g.const_value(r)
             if v is None:  # derived from the transposed tensor: transposed back (merges with its own later)
@@ -254,8 +314,14 @@ class _Pass:
         g.nodes[tmp] = TfNode(tmp, user.op, user.inputs, user.attr, user.shapes, user.dtypes)
         del g.nodes[old_name]
         pv = g.const(f"{old_name}/perm", np.asarray(out_perm, dtype=np.int32))
-        g.nodes[old_name] = TfNode(old_name, "Transpose", [tmp, pv], {"T": attr_type(user.dtypes[0]), "Tperm": attr_type("int32")},
-                                   [list(old_shape)], list(user.dtypes))
+        g.nodes[old_name] = TfNode(
+            old_name,
+            "Transpose",
+            [tmp, pv],
+            {"T": attr_type(user.dtypes[0]), "Tperm": attr_type("int32")},
+            [list(old_shape)],
+            list(user.dtypes),
+        )
 
 
 def optimize_layout(g: GraphBuilder, outputs: Sequence[str]) -> None:
