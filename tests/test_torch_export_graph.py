@@ -308,3 +308,45 @@ def test_int64_ids_must_fit_int32(tmp_path: Path) -> None:
     module, ex, _ = ZOO["gru_text"]()
     with pytest.raises(TfjsFormatError, match=r"^an integer input holds values outside int32 \(tfjs has no int64\)$"):
         tct.export(tmp_path / "m", module, torch.full((1, 7), 2**33), format="graph")
+
+
+CLI_BUILD = """
+from torch import nn
+
+class Tagger(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(30, 8)
+        self.rnn = nn.GRU(8, 8, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(16, 4)
+
+    def forward(self, ids):
+        out, _ = self.rnn(self.emb(ids))
+        return self.fc(out[:, -1])
+
+def build():
+    return Tagger()
+"""
+
+
+def test_export_command_format_graph(tmp_path: Path) -> None:
+    torch = require_torch()
+    import io
+
+    import tfjs_codec as tc
+    from tfjs_codec import torch as tct
+    from tfjs_codec.cli import main
+
+    (tmp_path / "net.py").write_text(CLI_BUILD)
+    out = io.StringIO()
+    code = main(["export", f"{tmp_path / 'net.py'}:build", str(tmp_path / "web"), "--input-shape", "1,9", "--input-dtype", "int64",
+                 "--format", "graph", "--quantize", "float16"], out=out)
+    assert code == 0
+    assert out.getvalue() == f"wrote {tmp_path / 'web' / 'model.json'}\n"
+    with tc.load(tmp_path / "web") as model:
+        assert model.format == "graph-model"
+        assert model.json["signature"]["inputs"]["ids"]["dtype"] == "DT_INT32"
+        assert [d["size"] for d in model.json["signature"]["inputs"]["ids"]["tensorShape"]["dim"]] == ["-1", "9"]
+        assert model.specs["rnn.weight_ih_l0_reverse"].quantization["dtype"] == "float16"
+        net = tct.to_module(model)
+    assert net(torch.zeros(5, 9, dtype=torch.int32)).shape == (5, 4)
