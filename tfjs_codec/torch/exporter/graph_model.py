@@ -400,14 +400,20 @@ def export_graph(
     directory.mkdir(parents=True, exist_ok=True)
     from ... import writer
 
-    if verify:
-        work = directory / f"{TEMP_PREFIX}export-{os.urandom(4).hex()}"
-        try:
-            check = writer.save_document(work / "model.json", gx.g.weights, document, shard_size=shard_size)
-            verify_graph(check, gx, examples, wants)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return writer.save_document(directory / manifest_name, gx.g.weights, document, quantize=quantize, shard_size=shard_size)
+    if not verify:
+        return writer.save_document(directory / manifest_name, gx.g.weights, document, quantize=quantize, shard_size=shard_size)
+    from ... import reader
+
+    work = directory / f"{TEMP_PREFIX}export-{os.urandom(4).hex()}"
+    try:
+        check = writer.save_document(work / "model.json", gx.g.weights, document, shard_size=shard_size)
+        gx.g.weights = {}  # from here on the weights are the checked files' (mapped): one copy less at the peak
+        verify_graph(check, gx, examples, wants)
+        with reader.load(check) as model:
+            weights = {name: model.weights[name] for name in model.specs}
+            return writer.save_document(directory / manifest_name, weights, document, quantize=quantize, shard_size=shard_size)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def tfjs_inputs(gx: GraphExport, examples: tuple[torch.Tensor, ...]) -> list[torch.Tensor]:
