@@ -396,6 +396,22 @@ OPS: dict[str, Case] = {
     "softmax_dims": _op(lambda s, x: torch.softmax(x, 1) + torch.log_softmax(x, 2), _seq(3, 4)),
     "matmul_bmm_einsum": _op(lambda s, x: torch.einsum("bij,bkj->bik", x, x) + x @ x.transpose(1, 2), _seq(3, 4)),
     "repeat_expand": _op(lambda s, x: x.repeat(1, 2, 1) + x.unsqueeze(2).expand(-1, -1, 2, -1).flatten(1, 2), _seq(3, 4)),
+    "max_min_dim": _op(
+        lambda s, x: torch.cat(
+            [
+                torch.max(x, 1).values[:, None],
+                torch.min(x, 1, keepdim=True)[0],
+                x.max(1).indices[:, None].float(),
+                F.normalize(x, dim=1),
+                torch.std_mean(x, 1)[1][:, None],
+                x[:, torch.tensor([-1, 0])],
+            ],
+            1,
+        ),
+        _vec(6),
+    ),
+    "gather_argsort": _op(lambda s, x: x.gather(1, x.argsort(1, descending=True)[:, :3]), _vec(6)),
+    "lstm_seq_first": _op(lambda s, x: s.rnn(x.transpose(0, 1))[0].transpose(0, 1)[:, -1], _seq(5, 4), rnn=nn.LSTM(4, 6, 2)),
     "sdpa": _op(lambda s, x: F.scaled_dot_product_attention(x, x, x, is_causal=True), _seq(5, 4)),
     "mha": _op(lambda s, x: s.mha(x, x, x, need_weights=False)[0], _seq(5, 8), mha=nn.MultiheadAttention(8, 2, batch_first=True)),
 }

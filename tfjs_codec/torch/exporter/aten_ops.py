@@ -1169,6 +1169,10 @@ def _nearest(c: Call) -> Value:
 
 def _gather(c: Call, x: Value, idx: torch.Tensor | Value, axis: int) -> Value:
     e = c.e
+    if isinstance(idx, Value) and idx.tensor is not None and idx.ref is None:
+        idx = idx.tensor
+    if isinstance(idx, torch.Tensor) and x.shape[axis] >= 0:
+        idx = torch.remainder(idx.to(torch.int64), x.shape[axis])  # torch wraps negative indices; tfjs' gather does not
     iv = idx if isinstance(idx, Value) else e.const(idx.to(torch.int32), "int32")
     iv = e.cast(iv, "int32")
     shape = [*x.shape[:axis], *iv.shape, *x.shape[axis + 1 :]]
@@ -1680,3 +1684,111 @@ def _scalar_tensor(c: Call) -> Value:
     if isinstance(v, Value):
         return c.e.cast(v, c.dtype)
     return c.e.const(v, c.dtype)
+
+
+# ------------------------------------------------------------------ more reductions and gathers
+
+
+@handles("max", "min")
+def _max_min(c: Call) -> Any:
+    x = _tensor(c, c.args[0])
+    is_max = target_key(c.node.target) == "aten.max"
+    op = "Max" if is_max else "Min"
+    if len(c.args) < 2 or isinstance(c.args[1], Value):
+        if len(c.args) >= 2:  # max(a, b): elementwise
+            a, b = _same_dtype(c, x, c.args[1], c.dtype)
+            return c.e.binary("Maximum" if is_max else "Minimum", a, b, c.shape)
+        return c.e.reduce(op, x, list(range(x.rank)), False, c.shape)
+    axis = _norm_dim(c.args[1], x.rank)
+    keep = bool(c.arg(2, "keepdim", False))
+    vals_shape, idx_shape = c.shapes[0], c.shapes[1]
+    vals = c.e.reduce(op, x, [axis], keep, vals_shape)
+    reduced = [d for i, d in enumerate(x.shape) if i != axis]
+    idx = c.e.op(
+        "ArgMax" if is_max else "ArgMin",
+        [x, c.e.int_scalar(axis)],
+        {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "output_type": attr_type("int32")},
+        reduced,
+        "int32",
+    )
+    if keep:
+        idx = c.e.op(
+            "ExpandDims", [idx, c.e.int_scalar(axis)], {"T": attr_type("int32"), "Tdim": attr_type("int32")}, idx_shape, "int32"
+        )
+    return [vals, idx]
+
+
+@handles("var_mean")
+def _var_mean(c: Call) -> list[Value]:
+    x = c.e.cast(_tensor(c, c.args[0]), "float32")
+    dims = c.arg(1, "dim", None)
+    correction = c.kwargs.get("correction", 1)
+    correction = 1 if correction is None else correction
+    keep = bool(c.kwargs.get("keepdim", False))
+    axes = _axes(x, dims)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    e = c.e
+    kshape = [1 if i in axes else d for i, d in enumerate(x.shape)]
+    mean = e.reduce("Mean", x, axes, True, kshape)
+    v = e.reduce("Mean", e.binary("SquaredDifference", x, mean, x.shape), axes, keep, c.shapes[0])
+    if correction:
+        v = e.binary("Mul", v, e.const(n / (n - correction), "float32"), c.shapes[0])
+    m = mean if keep else e.reduce("Mean", x, axes, False, c.shapes[1])
+    return [v, m]
+
+
+@handles("linalg_vector_norm")
+def _vector_norm(c: Call) -> Value:
+    x = c.e.cast(_tensor(c, c.args[0]), "float32")
+    order = float(c.arg(1, "ord", 2))
+    axes = _axes(x, c.arg(2, "dim", None))
+    keep = bool(c.arg(3, "keepdim", False))
+    e = c.e
+    if order == 2:
+        return e.unary("Sqrt", e.reduce("Sum", e.unary("Square", x), axes, keep, c.shape))
+    if order == 1:
+        return e.reduce("Sum", e.unary("Abs", x), axes, keep, c.shape)
+    if order == math.inf:
+        return e.reduce("Max", e.unary("Abs", x), axes, keep, c.shape)
+    if order == -math.inf:
+        return e.reduce("Min", e.unary("Abs", x), axes, keep, c.shape)
+    p = e.binary("Pow", e.unary("Abs", x), e.const(order, "float32"), x.shape)
+    return e.binary("Pow", e.reduce("Sum", p, axes, keep, c.shape), e.const(1.0 / order, "float32"), c.shape)
+
+
+@handles("gather")
+def _torch_gather(c: Call) -> Value:
+    x, dim, idx = _tensor(c, c.args[0]), c.args[1], _tensor(c, c.args[2])
+    axis = _norm_dim(dim, x.rank)
+    e = c.e
+    if x.rank != idx.rank:
+        raise Unsupported("gather with an index of another rank")
+    for i in range(x.rank):
+        if i != axis and idx.shape[i] != x.shape[i]:
+            if idx.shape[i] < 0 or x.shape[i] < 0:
+                raise Unsupported("gather with an index smaller than the input on the batch dimension")
+            end = [0] * x.rank
+            end[i] = idx.shape[i]
+            mask = ((1 << x.rank) - 1) & ~(1 << i)
+            x = _strided_slice(
+                c,
+                x,
+                [0] * x.rank,
+                end,
+                [1] * x.rank,
+                begin_mask=mask,
+                end_mask=mask,
+                shape=[idx.shape[i] if j == i else d for j, d in enumerate(x.shape)],
+            )
+    perm = list(range(x.rank))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    xt, it = e.transpose(x, perm), e.cast(e.transpose(idx, perm), "int32")
+    r = x.rank - 1
+    y = e.op(
+        "GatherV2",
+        [xt, it, e.int_scalar(r)],
+        {"Tparams": attr_type(x.dtype), "Tindices": attr_type("int32"), "Taxis": attr_type("int32"), "batch_dims": attr_int(r)},
+        list(it.shape),
+        x.dtype,
+    )
+    return e.transpose(y, perm)
