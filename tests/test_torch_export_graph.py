@@ -339,8 +339,22 @@ def test_export_command_format_graph(tmp_path: Path) -> None:
 
     (tmp_path / "net.py").write_text(CLI_BUILD)
     out = io.StringIO()
-    code = main(["export", f"{tmp_path / 'net.py'}:build", str(tmp_path / "web"), "--input-shape", "1,9", "--input-dtype", "int64",
-                 "--format", "graph", "--quantize", "float16"], out=out)
+    code = main(
+        [
+            "export",
+            f"{tmp_path / 'net.py'}:build",
+            str(tmp_path / "web"),
+            "--input-shape",
+            "1,9",
+            "--input-dtype",
+            "int64",
+            "--format",
+            "graph",
+            "--quantize",
+            "float16",
+        ],
+        out=out,
+    )
     assert code == 0
     assert out.getvalue() == f"wrote {tmp_path / 'web' / 'model.json'}\n"
     with tc.load(tmp_path / "web") as model:

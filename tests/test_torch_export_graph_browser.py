@@ -45,8 +45,9 @@ PAGE = """<!doctype html>
 def test_a_detector_runs_in_chromium_like_the_interpreter(tmp_path):
     torch = require_torch()
     node = require_browser(TF_DIST)
-    import tfjs_codec as tc
     from graph_export_cases import ZOO
+
+    import tfjs_codec as tc
     from tfjs_codec import torch as tct
 
     module, ex, other = ZOO["yolo_head"]()
