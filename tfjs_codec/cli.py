@@ -538,11 +538,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="write a PyTorch module as a TensorFlow.js layers model (needs torch)",
+        help="write a PyTorch module as a TensorFlow.js layers or graph model (needs torch)",
         description=(
             "Build a torch.nn.Module with MODULE (FILE.py:build_fn or package.module:build_fn, called without "
-            "arguments; an nn.Module object is used as it is) and write it as a tfjs layers model with "
-            "tfjs_codec.torch.export (checked against torch unless --no-verify)."
+            "arguments; an nn.Module object is used as it is) and write it as a tfjs layers model (or, with "
+            "--format graph, a graph model for tf.loadGraphModel) with tfjs_codec.torch.export (checked against "
+            "torch unless --no-verify)."
         ),
     )
     p.add_argument("module", help="FILE.py:NAME or package.module:NAME")
@@ -556,6 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="comma-separated class names: write Teachable Machine's metadata.json")
     p.add_argument("--channels-first", action="store_true", help="keep the module's layout at the model's edges")
     p.add_argument("--no-verify", action="store_true", help="skip the comparison with torch")
+    p.add_argument("--format", choices=["layers", "graph"], default="layers",
+                   help="layers: tf.loadLayersModel (the default); graph: tf.loadGraphModel, any module torch.export traces")
     p.set_defaults(func=cmd_export)
     return parser
 

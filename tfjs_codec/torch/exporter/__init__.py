@@ -16,6 +16,13 @@ The modules, from the bottom up (each imports only those before it):
 - :mod:`~tfjs_codec.torch.exporter.bundles` (ml5 / Teachable Machine sidecars)
   and :mod:`~tfjs_codec.torch.exporter.api` (``export``: write and self-check).
 
+``export(..., format="graph")`` (a TensorFlow.js graph model) has its own modules, beside
+the layers ones and importing none of them: :mod:`~tfjs_codec.torch.exporter.tf_graph`
+(the GraphDef being written), :mod:`~tfjs_codec.torch.exporter.tf_emit` (``Value``,
+``Emitter``), :mod:`~tfjs_codec.torch.exporter.aten_ops` (one handler per aten op),
+:mod:`~tfjs_codec.torch.exporter.tf_layout` (the transpose pass) and
+:mod:`~tfjs_codec.torch.exporter.graph_model` (trace, translate, write, verify).
+
 Importing this package imports none of them: the families' export halves can
 import the vocabulary without loading the engine.
 """

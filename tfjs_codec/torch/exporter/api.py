@@ -55,6 +55,7 @@ def export(
     labels: Sequence[str] | None = None,
     channels_last: bool = True,
     verify: bool = True,
+    format: str = "layers",  # noqa: A002 - the name tfjs uses ("layers-model" / "graph-model")
 ) -> Path:
     """Write ``module`` as a TensorFlow.js layers model (``model.json`` + weight shards).
 
@@ -78,7 +79,11 @@ def export(
             (with ``Permute`` layers inside).
         verify: rebuild the written model with :func:`~tfjs_codec.torch.to_module`
             and compare with ``module(example_input)``: a difference above
-            ``1e-5 + 1e-5 * max|y|`` is an error.
+            ``1e-5 + 1e-5 * max|y|`` is an error (``1e-4 + 1e-4 * max|y|`` for graph models).
+        format: ``"layers"`` (a Keras layers model, ``tf.loadLayersModel``) or ``"graph"``
+            (a TensorFlow graph model, ``tf.loadGraphModel``: any module ``torch.export``
+            traces, see :mod:`~tfjs_codec.torch.exporter.graph_model`; ``ml5`` and
+            ``labels`` are for layers models only).
 
     Returns:
         The path of the written ``model.json``.
@@ -90,6 +95,16 @@ def export(
     examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
     if not all(isinstance(x, torch.Tensor) for x in examples):
         raise TypeError("example_input must be a tensor or a tuple of tensors")
+    if format not in ("layers", "graph"):
+        raise ValueError(f"format must be 'layers' or 'graph', not {format!r}")
+    if format == "graph":
+        if ml5 is not None or labels is not None:
+            raise ValueError("ml5= and labels= describe layers models: use format='layers'")
+        from .graph_model import export_graph
+
+        return export_graph(
+            out, module, examples, quantize=quantize, shard_size=shard_size, channels_last=channels_last, verify=verify
+        )
     was_training = module.training
     module.eval()
     try:

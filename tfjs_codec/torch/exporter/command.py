@@ -1,4 +1,4 @@
-"""``tfjs-codec export MODULE.py:build_fn OUT --input-shape 1,3,32,32``: tct.export from the command line.
+"""``tfjs-codec export MODULE.py:build_fn OUT --input-shape 1,3,32,32 [--format graph]``: tct.export from the command line.
 
 The parser lives in :mod:`tfjs_codec.cli` (which must not import torch); this
 module runs the command once torch is needed.
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         path = export(
             args.out, module, examples[0] if len(examples) == 1 else tuple(examples), quantize=quantize,
             shard_size=args.shard_size, labels=args.labels.split(",") if args.labels else None,
-            channels_last=not args.channels_first, verify=not args.no_verify,
+            channels_last=not args.channels_first, verify=not args.no_verify, format=getattr(args, "format", "layers"),
         )
     except RuntimeError as exc:  # the module itself failed on the example input
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
