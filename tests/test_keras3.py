@@ -311,3 +311,22 @@ def test_repair_brings_the_sidecar_files(fixture_copy, tmp_path):
         "dense_net/dense_1/kernel": "dense_1/kernel", "dense_net/dense_1/bias": "dense_1/bias",
         "dense_net/dense_2/kernel": "dense_2/kernel", "dense_net/dense_2/bias": "dense_2/bias",
     }
+
+
+def test_keras3_options_without_a_tfjs_form_are_refused_by_name(fixture_copy):
+    require_torch()
+    from tfjs_codec import torch as tct
+
+    def rms(doc):
+        for lc in doc["modelTopology"]["model_config"]["config"]["layers"]:
+            if lc["class_name"] == "LayerNormalization":
+                lc["config"]["rms_scaling"] = True
+                break
+
+    folder = _edited(fixture_copy, "keras3_sk_layernorm", rms)
+    with tc.load(folder) as model, pytest.raises(tc.TfjsFormatError) as err:
+        tct.to_module(model)
+    assert str(err.value) == (
+        "model.json: layer 'layer_normalization' (LayerNormalization): rms_scaling=True (a Keras 3 option) is not "
+        "supported: neither tfjs-layers 4.22 nor tfjs_codec.torch has it"
+    )

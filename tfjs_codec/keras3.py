@@ -83,6 +83,15 @@ _NEUTRAL_CONFIG = {
 }
 
 
+#: Keras 3 config keys that change nothing at inference (random seeds, cross-device batch statistics,
+#: the cuDNN choice, an optional input): dropped whatever their value.
+_INFERENCE_ONLY = ("seed", "synchronized", "use_cudnn", "optional")
+
+#: Keras 3 options whose other values change the numbers and have no tfjs form (int8 quantized layers,
+#: LoRA, RMS layer normalization, grouped convolutions): refused when not neutral.
+_UNSUPPORTED_CONFIG = ("quantization_config", "lora_rank", "rms_scaling", "groups")
+
+
 @dataclass
 class Translation:
     """A Keras 3 document in the Keras 2 form.
@@ -357,7 +366,14 @@ class _Translator:
         return {k: self.value(x) for k, x in v.items() if k not in _ENTRY_KEYS}
 
     def config(self, cls: str, conf: dict[str, Any], where: str) -> dict[str, Any]:
-        out = {k: self.value(v) for k, v in conf.items() if not (k in _NEUTRAL_CONFIG and v == _NEUTRAL_CONFIG[k])}
+        out = {k: self.value(v) for k, v in conf.items()
+               if not (k in _NEUTRAL_CONFIG and v == _NEUTRAL_CONFIG[k] or k in _INFERENCE_ONLY)}
+        for key in _UNSUPPORTED_CONFIG:
+            if key in out:
+                raise TfjsFormatError(
+                    f"{key}={out[key]!r} (a Keras 3 option) is not supported: neither tfjs-layers 4.22 nor "
+                    "tfjs_codec.torch has it", file=self.file, field=where,
+                )
         if cls == "InputLayer":
             if "batch_shape" in out:
                 out["batch_input_shape"] = out.pop("batch_shape")
