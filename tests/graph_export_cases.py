@@ -412,6 +412,18 @@ OPS: dict[str, Case] = {
     ),
     "gather_argsort": _op(lambda s, x: x.gather(1, x.argsort(1, descending=True)[:, :3]), _vec(6)),
     "lstm_seq_first": _op(lambda s, x: s.rnn(x.transpose(0, 1))[0].transpose(0, 1)[:, -1], _seq(5, 4), rnn=nn.LSTM(4, 6, 2)),
+    "fft": _op(
+        lambda s, x: torch.cat(
+            [
+                torch.fft.rfft(x).abs(),
+                torch.fft.irfft(torch.fft.rfft(x, norm="ortho") * s.w.weight[0], norm="ortho"),
+                torch.view_as_real(torch.fft.rfft(x, dim=1)).flatten(1),
+            ],
+            1,
+        ),
+        _vec(8),
+        w=nn.Linear(5, 1),
+    ),
     "sdpa": _op(lambda s, x: F.scaled_dot_product_attention(x, x, x, is_causal=True), _seq(5, 4)),
     "mha": _op(lambda s, x: s.mha(x, x, x, need_weights=False)[0], _seq(5, 8), mha=nn.MultiheadAttention(8, 2, batch_first=True)),
 }

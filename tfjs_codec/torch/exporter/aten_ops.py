@@ -137,8 +137,26 @@ def _broadcast_const(e: Emitter, v: Value, rank: int) -> Value:
 
 
 def _same_dtype(c: Call, a: Any, b: Any, dtype: str) -> tuple[Value, Value]:
+    if dtype == "complex64":  # tfjs upcasts a float operand of a complex op itself
+        va, vb = _as_value(c, a, "float32"), _as_value(c, b, "float32")
+        return _complex_safe(c, va, vb), _complex_safe(c, vb, va)
     va, vb = _as_value(c, a, dtype), _as_value(c, b, dtype)
     return c.e.cast(va, dtype), c.e.cast(vb, dtype)
+
+
+def _complex_safe(c: Call, v: Value, other: Value) -> Value:
+    """A float operand of a complex op broadcast to the complex one's full shape first: tfjs 4.22's
+    CPU backend gives NaN where a complex multiply broadcasts (complex * scalar, rows past the first)."""
+    if v.dtype == "complex64" or other.dtype != "complex64" or list(v.shape) == list(other.shape):
+        return v
+    e = c.e
+    if all(d >= 0 for d in other.shape):
+        shape = e.int_vec(list(other.shape))
+    else:
+        shape = (
+            e.op("Shape", [other], {"T": attr_type("complex64"), "out_type": attr_type("int32")}, [other.rank], "int32").ref or ""
+        )
+    return e.op("BroadcastTo", [v, shape], {"T": attr_type("float32"), "Tidx": attr_type("int32")}, other.shape, "float32")
 
 
 def _compute_dtype(c: Call, *xs: Any) -> str:
@@ -222,6 +240,12 @@ HANDLERS["operator.floordiv"] = _sym_binary("FloorDiv", lambda a, b: a // b)
 
 def _unary(op: str, attr: dict[str, Any] | None = None) -> Handler:
     def fn(c: Call) -> Value:
+        if isinstance(c.args[0], Value) and c.args[0].dtype == "complex64":
+            if op != "Abs":
+                raise Unsupported(f"{op} of a complex tensor")
+            return c.e.op(
+                "ComplexAbs", [c.args[0]], {"T": attr_type("complex64"), "Tout": attr_type("float32")}, c.shape, "float32"
+            )
         x = c.e.cast(_tensor(c, c.args[0]), "float32" if c.dtype == "float32" else c.args[0].dtype)
         return c.e.unary(op, x, attr, c.dtype if op not in ("IsNan", "IsInf", "IsFinite") else "bool")
 
@@ -1792,3 +1816,74 @@ def _torch_gather(c: Call) -> Value:
         x.dtype,
     )
     return e.transpose(y, perm)
+
+
+# ------------------------------------------------------------------ spectral
+
+
+def _to_last(c: Call, x: Value, dims: Any) -> tuple[Value, list[int]]:
+    ds = [dims] if isinstance(dims, int) else list(dims)
+    if len(ds) != 1:
+        raise Unsupported(f"a {len(ds)}-D FFT (tfjs' RFFT / IRFFT transform the innermost dimension only)")
+    axis = _norm_dim(ds[0], x.rank)
+    perm = list(range(x.rank))
+    perm[axis], perm[-1] = perm[-1], perm[axis]
+    return c.e.transpose(x, perm), perm
+
+
+@handles("_fft_r2c")
+def _rfft(c: Call) -> Value:
+    x = c.e.cast(_tensor(c, c.args[0]), "float32")
+    norm, onesided = int(c.args[2]), bool(c.args[3])
+    if not onesided:
+        raise Unsupported("a two-sided real FFT (torch.fft.fft of a real tensor): use torch.fft.rfft")
+    xt, perm = _to_last(c, x, c.args[1])
+    n = xt.shape[-1]
+    y = c.e.op(
+        "RFFT",
+        [xt, c.e.int_vec([n])],
+        {"Treal": attr_type("float32"), "Tcomplex": attr_type("complex64")},
+        [*xt.shape[:-1], n // 2 + 1],
+        "complex64",
+    )
+    if norm:
+        scale = c.e.const(1.0 / math.sqrt(n) if norm == 1 else 1.0 / n, "float32")
+        y = c.e.binary("Mul", y, _complex_safe(c, scale, y), y.shape)
+    return c.e.transpose(y, perm)
+
+
+@handles("_fft_c2r")
+def _irfft(c: Call) -> Value:
+    x = _tensor(c, c.args[0])
+    norm, n = int(c.args[2]), int(c.args[3])
+    xt, perm = _to_last(c, x, c.args[1])
+    m = xt.shape[-1]
+    if m <= 2 or n != 2 * (m - 1):
+        raise Unsupported(f"irfft to {n} points from {m} bins (tfjs' IRFFT gives 2 * (bins - 1), for more than 2 bins)")
+    y = c.e.op(
+        "IRFFT",
+        [xt, c.e.int_vec([n])],
+        {"Treal": attr_type("float32"), "Tcomplex": attr_type("complex64")},
+        [*xt.shape[:-1], n],
+        "float32",
+    )
+    if norm != 2:  # IRFFT divides by n ("backward"); torch asks for none (0) or 1 / sqrt(n) (1)
+        y = c.e.binary("Mul", y, c.e.const(float(n) if norm == 0 else math.sqrt(n), "float32"), y.shape)
+    return c.e.transpose(y, perm)
+
+
+@handles("view_as_real")
+def _view_as_real(c: Call) -> Value:
+    x = _tensor(c, c.args[0])
+    re = c.e.op("Real", [x], {"T": attr_type("complex64"), "Tout": attr_type("float32")}, x.shape, "float32")
+    im = c.e.op("Imag", [x], {"T": attr_type("complex64"), "Tout": attr_type("float32")}, x.shape, "float32")
+    return c.e.op("Pack", [re, im], {"T": attr_type("float32"), "N": attr_int(2), "axis": attr_int(x.rank)}, c.shape, "float32")
+
+
+@handles("real", "imag")
+def _real_imag(c: Call) -> Value:
+    x = _tensor(c, c.args[0])
+    op = "Real" if target_key(c.node.target) == "aten.real" else "Imag"
+    if x.dtype != "complex64":
+        return x if op == "Real" else c.e.const(torch.zeros(c.shape), "float32")
+    return c.e.op(op, [x], {"T": attr_type("complex64"), "Tout": attr_type("float32")}, c.shape, "float32")

@@ -43,7 +43,7 @@ __all__ = ["export_graph", "GraphExport"]
 
 NHWC = [0, 2, 3, 1]
 NCHW = [0, 3, 1, 2]
-_DT = {"float32": "DT_FLOAT", "int32": "DT_INT32", "bool": "DT_BOOL"}
+_DT = {"float32": "DT_FLOAT", "int32": "DT_INT32", "bool": "DT_BOOL", "complex64": "DT_COMPLEX64"}
 
 
 def _version() -> str:

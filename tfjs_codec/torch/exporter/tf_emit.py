@@ -43,7 +43,7 @@ def tf_dtype_of(dtype: torch.dtype) -> str:
     if dtype.is_floating_point:
         return "float32"
     if dtype.is_complex:
-        raise Unsupported(f"complex tensors ({str(dtype).replace('torch.', '')}): tfjs graph models hold no complex weights")
+        return "complex64"  # computed (RFFT); never a weight: see as_numpy
     return "int32"
 
 
@@ -51,6 +51,8 @@ def as_numpy(t: torch.Tensor, name: str) -> np.ndarray:
     """A constant in tfjs' dtypes; int64 values must fit int32."""
     t = t.detach().cpu()
     dt = tf_dtype_of(t.dtype)
+    if dt == "complex64":
+        raise Unsupported(f"complex constant {name!r}: tfjs graph models hold no complex weights")
     if dt == "float32":
         return t.to(torch.float32).contiguous().numpy()
     if dt == "bool":

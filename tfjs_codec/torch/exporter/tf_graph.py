@@ -24,7 +24,7 @@ import numpy as np
 __all__ = ["GraphBuilder", "TfNode", "attr_type", "attr_int", "attr_ints", "attr_str", "attr_float", "attr_bool", "attr_shape"]
 
 #: numpy dtype kind/name -> the TensorFlow DataType written (tfjs computes in these three).
-_TF_DTYPES = {"float32": "DT_FLOAT", "int32": "DT_INT32", "bool": "DT_BOOL"}
+_TF_DTYPES = {"float32": "DT_FLOAT", "int32": "DT_INT32", "bool": "DT_BOOL", "complex64": "DT_COMPLEX64"}
 
 
 def attr_type(dtype: str) -> dict[str, Any]:

@@ -128,6 +128,11 @@ for _name, _fn in {
     register(_name)(_unary(_float_op(_fn)))
 
 register("Abs", "ComplexAbs")(_unary(torch.abs))
+register("Real")(_unary(lambda x: x.real if x.is_complex() else x))
+register("Imag")(_unary(lambda x: x.imag if x.is_complex() else torch.zeros_like(x)))
+# tfjs-converter's spectral executor: rfft / irfft of the innermost dimension, full length (fft_length not read)
+register("RFFT")(lambda node, x, *_: torch.fft.rfft(x.float()).to(torch.complex64))
+register("IRFFT")(lambda node, x, *_: torch.fft.irfft(x.to(torch.complex64)).to(torch.float32))
 register("Neg")(_unary(torch.neg))
 register("Sign")(_unary(torch.sign))
 register("Square")(_unary(lambda x: x * x))
