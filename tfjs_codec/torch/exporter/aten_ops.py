@@ -132,10 +132,6 @@ def _const_tensor(x: Any, what: str) -> torch.Tensor:
     return x.tensor
 
 
-def _broadcast_const(e: Emitter, v: Value, rank: int) -> Value:
-    return v
-
-
 def _same_dtype(c: Call, a: Any, b: Any, dtype: str) -> tuple[Value, Value]:
     if dtype == "complex64":  # tfjs upcasts a float operand of a complex op itself
         va, vb = _as_value(c, a, "float32"), _as_value(c, b, "float32")

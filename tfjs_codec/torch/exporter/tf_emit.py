@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ...errors import TfjsFormatError
-from .tf_graph import GraphBuilder, attr_bool, attr_int, attr_ints, attr_type
+from .tf_graph import GraphBuilder, attr_bool, attr_int, attr_type
 
 __all__ = ["Value", "Emitter", "Unsupported", "tf_dtype_of", "INT32_MIN", "INT32_MAX"]
 
@@ -266,6 +266,3 @@ class Emitter:
             shape,
             v.dtype,
         )
-
-    def ints(self, vs: Sequence[int]) -> dict[str, Any]:
-        return attr_ints(vs)
