@@ -438,11 +438,11 @@ def tfjs_outputs(gx: GraphExport, wants: list[torch.Tensor]) -> list[torch.Tenso
 def verify_graph(path: Path, gx: GraphExport, examples: tuple[torch.Tensor, ...], wants: list[torch.Tensor]) -> None:
     """Rebuild the written model with the graph interpreter; compare with the module within 1e-4 + 1e-4 * max|y|."""
     from ... import reader
-    from ..module import to_module
+    from ..graph.module import build_graph_module
 
     with reader.load(path) as model:
         try:
-            net = to_module(model)
+            net = build_graph_module(model, share_weights=True)  # the checked files' mapped weights: no copy
         except TfjsFormatError as exc:
             raise TfjsFormatError(f"self-check: to_module cannot rebuild the export ({exc}); pass verify=False to skip") from None
     with torch.no_grad():

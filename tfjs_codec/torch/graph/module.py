@@ -248,8 +248,9 @@ def _signature_io(model: Model, graph: GraphDef, file: str) -> tuple[list[Tensor
     return inputs, outputs
 
 
-def _const_value(model: Model, node: Node) -> Any:
-    """A Const node's value: the weight of the same name, else the inline tensor."""
+def _const_value(model: Model, node: Node, *, share: bool = False) -> Any:
+    """A Const node's value: the weight of the same name, else the inline tensor (a copy the module
+    owns, or with ``share`` the model's array itself where torch can use it)."""
     if node.name in model.specs:
         arr = model.weights[node.name]
     else:
@@ -258,6 +259,8 @@ def _const_value(model: Model, node: Node) -> Any:
             raise node.error("constant has no weight in the manifest and no inline value")
     if arr.dtype.kind in "OUS":
         return np.asarray(arr, dtype=object)
+    if share:
+        return as_tensor(arr, name=node.name)
     return as_tensor(np.array(arr, copy=True, order="C"), name=node.name)  # the module owns its weights
 
 
@@ -377,11 +380,15 @@ def _unsupported(nodes: Sequence[Node], file: str) -> str:
     return "; and ".join(parts)
 
 
-def build_graph_module(model: Model) -> GraphModule:
+def build_graph_module(model: Model, *, share_weights: bool = False) -> GraphModule:
     """Build a :class:`GraphModule` from a loaded graph model (in eval mode).
 
     Args:
         model: a graph model from :func:`tfjs_codec.load`.
+        share_weights: use the model's arrays as the module's tensors where torch can (mapped
+            shards are copy-on-write, so the files never change) instead of copies: no second copy
+            of the weights, for a module used and dropped while the model is at hand (the
+            exporter's self-check).
 
     Returns:
         The module; its float weights are parameters (copies of the model's
@@ -430,7 +437,7 @@ def build_graph_module(model: Model) -> GraphModule:
         name = node.name
         if node.op != "Const":
             continue
-        value = _const_value(model, node)
+        value = _const_value(model, node, share=share_weights)
         key = _identifier(name, taken)
         if isinstance(value, torch.Tensor):
             if value.is_floating_point() or value.is_complex():
