@@ -271,6 +271,7 @@ def _line(text: str) -> int:
 
 @pytest.mark.parametrize("name", list(REFUSALS))
 def test_refusals_list_every_unsupported_node_and_write_nothing(tmp_path: Path, name: str) -> None:
+    require_torch()
     from tfjs_codec import TfjsFormatError
     from tfjs_codec import torch as tct
 
