@@ -19,7 +19,8 @@ The modules, from the bottom up (each imports only those before it):
 ``export(..., format="graph")`` (a TensorFlow.js graph model) has its own modules, beside
 the layers ones and importing none of them: :mod:`~tfjs_codec.torch.exporter.tf_graph`
 (the GraphDef being written), :mod:`~tfjs_codec.torch.exporter.tf_emit` (``Value``,
-``Emitter``), :mod:`~tfjs_codec.torch.exporter.aten_ops` (one handler per aten op),
+``Emitter``), :mod:`~tfjs_codec.torch.exporter.aten_ops` (one handler per aten op, in the
+``aten_*`` family modules over :mod:`~tfjs_codec.torch.exporter.aten_base`),
 :mod:`~tfjs_codec.torch.exporter.tf_layout` (the transpose pass) and
 :mod:`~tfjs_codec.torch.exporter.graph_model` (trace, translate, write, verify).
 
