@@ -118,6 +118,15 @@ def _conv2d_nhwc(
     wo = (size[1] + (2 * pad[1] if padding == "SAME" else 0) - (kw - 1) * dil[1] - 1) // stride[1] + 1
     cout = w.shape[2] * w.shape[3] if depthwise else w.shape[3]
     kernel = c.e.g.const(name or c.e._name("kernel"), w)
+    attrs = _conv_attrs(stride, padding, dil, conv2d=not depthwise)
+    if depthwise:
+        return c.e.op("DepthwiseConv2dNative", [x, kernel], attrs, [x.shape[0], ho, wo, cout], "float32")
+    return c.e.op("Conv2D", [x, kernel], attrs, [x.shape[0], ho, wo, cout], "float32", name="Conv2D")
+
+
+def _conv_attrs(stride: Sequence[int], padding: str, dil: Sequence[int], *, conv2d: bool) -> dict[str, Any]:
+    """The attributes of an NHWC float32 convolution op; ``conv2d`` adds the two that ``Conv2D`` and
+    ``Conv2DBackpropInput`` carry and ``DepthwiseConv2dNative`` does not."""
     attrs = {
         "T": attr_type("float32"),
         "strides": attr_ints([1, stride[0], stride[1], 1]),
@@ -125,11 +134,10 @@ def _conv2d_nhwc(
         "data_format": attr_str("NHWC"),
         "dilations": attr_ints([1, dil[0], dil[1], 1]),
     }
-    if depthwise:
-        return c.e.op("DepthwiseConv2dNative", [x, kernel], attrs, [x.shape[0], ho, wo, cout], "float32")
-    attrs["explicit_paddings"] = {"list": {}}
-    attrs["use_cudnn_on_gpu"] = attr_bool(True)
-    return c.e.op("Conv2D", [x, kernel], attrs, [x.shape[0], ho, wo, cout], "float32", name="Conv2D")
+    if conv2d:
+        attrs["explicit_paddings"] = {"list": {}}
+        attrs["use_cudnn_on_gpu"] = attr_bool(True)
+    return attrs
 
 
 @handles("convolution", "_convolution")
@@ -252,15 +260,7 @@ def _deconv(
     y = e.op(
         "Conv2DBackpropInput",
         [sizes, kernel, xn],
-        {
-            "T": attr_type("float32"),
-            "strides": attr_ints([1, s[0], s[1], 1]),
-            "padding": attr_str("VALID"),
-            "data_format": attr_str("NHWC"),
-            "dilations": attr_ints([1, 1, 1, 1]),
-            "explicit_paddings": {"list": {}},
-            "use_cudnn_on_gpu": attr_bool(True),
-        },
+        _conv_attrs(s, "VALID", (1, 1), conv2d=True),
         [xn.shape[0], full_h, full_w, cout],
         "float32",
     )

@@ -8,6 +8,7 @@ Semantics are tfjs-converter 4.22's, as the project's graph interpreter runs the
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,36 @@ def _pair(v: Any, n: int = 2) -> list[int]:
     return [int(v)] * n
 
 
+def _padded_nhwc(
+    c: Call, x: Value, k: Sequence[int], s: Sequence[int], p: Sequence[int], ceil: bool, value: float
+) -> tuple[Value, list[int]]:
+    """NCHW ``x`` as NHWC, padded by ``p`` (with ``value``) and, in ceil mode, by what the last
+    partial windows need; and the output's (height, width): windows over it with VALID padding
+    are torch's."""
+    outs = [_pool_out(x.shape[2 + i], k[i], s[i], p[i], 1, ceil) for i in range(2)]
+    extra = [max((outs[i] - 1) * s[i] + k[i] - (x.shape[2 + i] + 2 * p[i]), 0) for i in range(2)]
+    xn = pad_nhwc(c, c.e.transpose(x, NHWC), [(p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])], value)
+    return xn, outs
+
+
+def _pool(c: Call, op: str, xn: Value, k: Sequence[int], s: Sequence[int], out: Sequence[int]) -> Value:
+    """One ``MaxPool`` / ``AvgPool`` (VALID padding) of NHWC ``xn``: windows ``k``, strides ``s``,
+    output (height, width) ``out``."""
+    return c.e.op(
+        op,
+        [xn],
+        {
+            "T": attr_type("float32"),
+            "ksize": attr_ints([1, k[0], k[1], 1]),
+            "strides": attr_ints([1, s[0], s[1], 1]),
+            "padding": attr_str("VALID"),
+            "data_format": attr_str("NHWC"),
+        },
+        [xn.shape[0], out[0], out[1], xn.shape[3]],
+        "float32",
+    )
+
+
 @handles("max_pool2d_with_indices", "max_pool2d")
 def _max_pool(c: Call) -> Any:
     x = c.e.cast(tensor(c, c.args[0]), "float32")
@@ -44,25 +75,8 @@ def _max_pool(c: Call) -> Any:
     ceil = bool(c.arg(5, "ceil_mode", False))
     if d != [1, 1]:
         raise Unsupported(f"dilation {d} on max pooling (tfjs' maxPool has none)")
-    e = c.e
-    xn = e.transpose(x, NHWC)
-    outs = [_pool_out(x.shape[2 + i], k[i], s[i], p[i], 1, ceil) for i in range(2)]
-    extra = [max((outs[i] - 1) * s[i] + k[i] - (x.shape[2 + i] + 2 * p[i]), 0) for i in range(2)]
-    xn = pad_nhwc(c, xn, [(p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])], NEG)
-    y = e.op(
-        "MaxPool",
-        [xn],
-        {
-            "T": attr_type("float32"),
-            "ksize": attr_ints([1, k[0], k[1], 1]),
-            "strides": attr_ints([1, s[0], s[1], 1]),
-            "padding": attr_str("VALID"),
-            "data_format": attr_str("NHWC"),
-        },
-        [x.shape[0], outs[0], outs[1], x.shape[1]],
-        "float32",
-    )
-    out = e.transpose(y, NCHW)
+    xn, outs = _padded_nhwc(c, x, k, s, p, ceil, NEG)
+    out = c.e.transpose(_pool(c, "MaxPool", xn, k, s, outs), NCHW)
     return [out, None] if target_key(c.node.target) == "aten.max_pool2d_with_indices" else out
 
 
@@ -77,22 +91,8 @@ def _avg_pool(c: Call) -> Value:
     override = c.arg(6, "divisor_override", None)
     e = c.e
     size = [x.shape[2], x.shape[3]]
-    outs = [_pool_out(size[i], k[i], s[i], p[i], 1, ceil) for i in range(2)]
-    extra = [max((outs[i] - 1) * s[i] + k[i] - (size[i] + 2 * p[i]), 0) for i in range(2)]
-    xn = pad_nhwc(c, e.transpose(x, NHWC), [(p[0], p[0] + extra[0]), (p[1], p[1] + extra[1])])
-    y = e.op(
-        "AvgPool",
-        [xn],
-        {
-            "T": attr_type("float32"),
-            "ksize": attr_ints([1, k[0], k[1], 1]),
-            "strides": attr_ints([1, s[0], s[1], 1]),
-            "padding": attr_str("VALID"),
-            "data_format": attr_str("NHWC"),
-        },
-        [x.shape[0], outs[0], outs[1], x.shape[1]],
-        "float32",
-    )
+    xn, outs = _padded_nhwc(c, x, k, s, p, ceil, 0.0)
+    y = _pool(c, "AvgPool", xn, k, s, outs)
     # torch's divisor per output position (ATen's AvgPool2d kernel); AvgPool divided by k*k
     div = np.empty(outs, dtype=np.float64)
     for oh in range(outs[0]):
@@ -130,21 +130,8 @@ def _adaptive_avg(c: Call) -> Value:
     if (oh, ow) == (1, 1):
         return e.reduce("Mean", x, [x.rank - 2, x.rank - 1], True, c.shape)
     if h % oh == 0 and w % ow == 0 and x.rank == 4:
-        kh, kw = h // oh, w // ow
-        y = e.op(
-            "AvgPool",
-            [e.transpose(x, NHWC)],
-            {
-                "T": attr_type("float32"),
-                "ksize": attr_ints([1, kh, kw, 1]),
-                "strides": attr_ints([1, kh, kw, 1]),
-                "padding": attr_str("VALID"),
-                "data_format": attr_str("NHWC"),
-            },
-            [x.shape[0], oh, ow, x.shape[1]],
-            "float32",
-        )
-        return e.transpose(y, NCHW)
+        k = [h // oh, w // ow]
+        return e.transpose(_pool(c, "AvgPool", e.transpose(x, NHWC), k, k, [oh, ow]), NCHW)
     # separable averaging: P_h @ x @ P_w^T
     ph = e.const(torch.from_numpy(_adaptive_matrix(h, oh).astype(np.float32)), "float32")
     pw = e.const(torch.from_numpy(_adaptive_matrix(w, ow).T.copy().astype(np.float32)), "float32")
@@ -161,21 +148,8 @@ def _adaptive_max(c: Call) -> list[Any]:
     e = c.e
     if x.rank != 4 or h % oh or w % ow:
         raise Unsupported(f"adaptive max pooling of {h}x{w} to {oh}x{ow} (windows of unequal sizes)")
-    kh, kw = h // oh, w // ow
-    y = e.op(
-        "MaxPool",
-        [e.transpose(x, NHWC)],
-        {
-            "T": attr_type("float32"),
-            "ksize": attr_ints([1, kh, kw, 1]),
-            "strides": attr_ints([1, kh, kw, 1]),
-            "padding": attr_str("VALID"),
-            "data_format": attr_str("NHWC"),
-        },
-        [x.shape[0], oh, ow, x.shape[1]],
-        "float32",
-    )
-    return [e.transpose(y, NCHW), None]
+    k = [h // oh, w // ow]
+    return [e.transpose(_pool(c, "MaxPool", e.transpose(x, NHWC), k, k, [oh, ow]), NCHW), None]
 
 
 # ------------------------------------------------------------------ resize / pixel shuffle

@@ -7,6 +7,7 @@ Semantics are tfjs-converter 4.22's, as the project's graph interpreter runs the
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,12 @@ def _prod(c: Call) -> Value:
 
 @handles("var")
 def _var(c: Call) -> Value:
+    return _variance(c, c.shape)[0]
+
+
+def _variance(c: Call, var_shape: Sequence[int], mean_shape: Sequence[int] | None = None) -> list[Value]:
+    """[var] of the call's input over its ``dim`` (torch's ``correction`` and ``keepdim``), or
+    [var, mean] when ``mean_shape`` is given (``var_mean``)."""
     x = c.e.cast(tensor(c, c.args[0]), "float32")
     dims = c.arg(1, "dim", None)
     correction = c.kwargs.get("correction", 1)
@@ -72,10 +79,12 @@ def _var(c: Call) -> Value:
     e = c.e
     kshape = [1 if i in axes else d for i, d in enumerate(x.shape)]
     mean = e.reduce("Mean", x, axes, True, kshape)
-    v = e.reduce("Mean", e.binary("SquaredDifference", x, mean, x.shape), axes, keep, c.shape)
+    v = e.reduce("Mean", e.binary("SquaredDifference", x, mean, x.shape), axes, keep, var_shape)
     if correction:
-        v = e.binary("Mul", v, e.const(n / (n - correction), "float32"), c.shape)
-    return v
+        v = e.binary("Mul", v, e.const(n / (n - correction), "float32"), var_shape)
+    if mean_shape is None:
+        return [v]
+    return [v, mean if keep else e.reduce("Mean", x, axes, False, mean_shape)]
 
 
 @handles("argmax", "argmin")
@@ -88,16 +97,23 @@ def _argmax(c: Call) -> Value:
         dim = 0
     axis = norm_dim(dim, x.rank)
     op = "ArgMax" if target_key(c.node.target) == "aten.argmax" else "ArgMin"
-    shape = [d for i, d in enumerate(x.shape) if i != axis]
+    return _arg_index(c, op, x, axis, keep, c.shape)
+
+
+def _arg_index(c: Call, op: str, x: Value, axis: int, keep: bool, shape: Sequence[int]) -> Value:
+    """``ArgMax`` / ``ArgMin`` (int32) of ``x`` along ``axis``, kept as a dimension of size 1 with
+    ``keep``; ``shape`` is the output's."""
+    e = c.e
+    reduced = [d for i, d in enumerate(x.shape) if i != axis]
     y = e.op(
         op,
         [x, e.int_scalar(axis)],
         {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "output_type": attr_type("int32")},
-        shape,
+        reduced,
         "int32",
     )
     if keep:
-        y = e.op("ExpandDims", [y, e.int_scalar(axis)], {"T": attr_type("int32"), "Tdim": attr_type("int32")}, c.shape, "int32")
+        y = e.op("ExpandDims", [y, e.int_scalar(axis)], {"T": attr_type("int32"), "Tdim": attr_type("int32")}, shape, "int32")
     return y
 
 
@@ -163,38 +179,12 @@ def _max_min(c: Call) -> Any:
     keep = bool(c.arg(2, "keepdim", False))
     vals_shape, idx_shape = c.shapes[0], c.shapes[1]
     vals = c.e.reduce(op, x, [axis], keep, vals_shape)
-    reduced = [d for i, d in enumerate(x.shape) if i != axis]
-    idx = c.e.op(
-        "ArgMax" if is_max else "ArgMin",
-        [x, c.e.int_scalar(axis)],
-        {"T": attr_type(x.dtype), "Tidx": attr_type("int32"), "output_type": attr_type("int32")},
-        reduced,
-        "int32",
-    )
-    if keep:
-        idx = c.e.op(
-            "ExpandDims", [idx, c.e.int_scalar(axis)], {"T": attr_type("int32"), "Tdim": attr_type("int32")}, idx_shape, "int32"
-        )
-    return [vals, idx]
+    return [vals, _arg_index(c, "ArgMax" if is_max else "ArgMin", x, axis, keep, idx_shape)]
 
 
 @handles("var_mean")
 def _var_mean(c: Call) -> list[Value]:
-    x = c.e.cast(tensor(c, c.args[0]), "float32")
-    dims = c.arg(1, "dim", None)
-    correction = c.kwargs.get("correction", 1)
-    correction = 1 if correction is None else correction
-    keep = bool(c.kwargs.get("keepdim", False))
-    axes = _axes(x, dims)
-    n = int(np.prod([x.shape[a] for a in axes]))
-    e = c.e
-    kshape = [1 if i in axes else d for i, d in enumerate(x.shape)]
-    mean = e.reduce("Mean", x, axes, True, kshape)
-    v = e.reduce("Mean", e.binary("SquaredDifference", x, mean, x.shape), axes, keep, c.shapes[0])
-    if correction:
-        v = e.binary("Mul", v, e.const(n / (n - correction), "float32"), c.shapes[0])
-    m = mean if keep else e.reduce("Mean", x, axes, False, c.shapes[1])
-    return [v, m]
+    return _variance(c, c.shapes[0], c.shapes[1])
 
 
 @handles("linalg_vector_norm")
