@@ -13,13 +13,15 @@ The modules, from the bottom up (each imports only those before it):
 - the layer families (:mod:`tfjs_codec.torch.conv`, ...) import those, lazily,
   for their export halves; the registry below them never imports the exporter;
 - :mod:`~tfjs_codec.torch.exporter.engine`: traces a module and walks its graph;
-- :mod:`~tfjs_codec.torch.exporter.bundles` (ml5 / Teachable Machine sidecars)
-  and :mod:`~tfjs_codec.torch.exporter.api` (``export``: write and self-check).
+- :mod:`~tfjs_codec.torch.exporter.bundles` (ml5 / Teachable Machine sidecars),
+  :mod:`~tfjs_codec.torch.exporter.steps` (what both formats share: the eval-mode run,
+  the output location) and :mod:`~tfjs_codec.torch.exporter.api` (``export``: write and self-check).
 
 ``export(..., format="graph")`` (a TensorFlow.js graph model) has its own modules, beside
 the layers ones and importing none of them: :mod:`~tfjs_codec.torch.exporter.tf_graph`
 (the GraphDef being written), :mod:`~tfjs_codec.torch.exporter.tf_emit` (``Value``,
-``Emitter``), :mod:`~tfjs_codec.torch.exporter.aten_ops` (one handler per aten op),
+``Emitter``), :mod:`~tfjs_codec.torch.exporter.aten_ops` (one handler per aten op, in the
+``aten_*`` family modules over :mod:`~tfjs_codec.torch.exporter.aten_base`),
 :mod:`~tfjs_codec.torch.exporter.tf_layout` (the transpose pass) and
 :mod:`~tfjs_codec.torch.exporter.graph_model` (trace, translate, write, verify).
 

@@ -31,6 +31,7 @@ from ...errors import TfjsFormatError
 from . import ops as _ops  # noqa: F401  (registers the function handlers)
 from .bundles import ml5_meta_json, teachable_machine_json
 from .engine import Exporter
+from .steps import in_eval_mode, output_location
 
 __all__ = ["export"]
 
@@ -105,16 +106,13 @@ def export(
         return export_graph(
             out, module, examples, quantize=quantize, shard_size=shard_size, channels_last=channels_last, verify=verify
         )
-    was_training = module.training
-    module.eval()
-    try:
+
+    def trace() -> Exporter:
         ex = Exporter(module, examples, channels_last=channels_last)
         ex.run()
-        with torch.no_grad():
-            want = module(*examples)
-    finally:
-        module.train(was_training)
-    wants = list(want) if isinstance(want, (tuple, list)) else [want]
+        return ex
+
+    ex, wants = in_eval_mode(module, examples, trace)
 
     model_name = type(module).__name__
     topology = ex.graph.topology([v.ref for v in ex.outputs], model_name, KERAS_VERSION)
@@ -130,12 +128,7 @@ def export(
     if labels is not None:
         sidecars["metadata.json"] = teachable_machine_json(labels, ex, model_name, _version())
 
-    out_path = Path(out)
-    if out_path.suffix == ".json" and not out_path.is_dir():
-        directory, manifest_name = out_path.parent, out_path.name
-    else:
-        directory, manifest_name = out_path, "model.json"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory, manifest_name = output_location(out)
     if verify:
         # Checked on float32 weights: quantization is tc.save's (bit-exact) business.
         work = directory / f"{TEMP_PREFIX}export-{os.urandom(4).hex()}"

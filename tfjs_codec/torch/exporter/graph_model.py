@@ -35,6 +35,7 @@ from torch import nn
 from ...atomic import TEMP_PREFIX
 from ...errors import TfjsFormatError
 from .aten_ops import HANDLERS, KEEP, REFUSED, Call, target_key
+from .steps import in_eval_mode, output_location
 from .tf_emit import INT32_MAX, INT32_MIN, Emitter, Unsupported, Value, tf_dtype_of
 from .tf_graph import GraphBuilder, attr_shape, attr_type
 from .tf_layout import optimize_layout
@@ -375,16 +376,13 @@ def export_graph(
     verify: bool = True,
 ) -> Path:
     """Write ``module`` as a TensorFlow.js graph model; see :func:`tfjs_codec.torch.export` (``format="graph"``)."""
-    was_training = module.training
-    module.eval()
-    try:
+
+    def trace() -> GraphExport:
         gx = GraphExport(module, examples, channels_last=channels_last)
         gx.run()
-        with torch.no_grad():
-            want = module(*examples)
-    finally:
-        module.train(was_training)
-    wants = list(want) if isinstance(want, (tuple, list)) else [want]
+        return gx
+
+    gx, wants = in_eval_mode(module, examples, trace)
     document: dict[str, Any] = {
         "format": "graph-model",
         "generatedBy": f"PyTorch {torch.__version__}",
@@ -392,12 +390,7 @@ def export_graph(
         "signature": gx.signature(),
         "modelTopology": gx.g.topology(),
     }
-    out_path = Path(out)
-    if out_path.suffix == ".json" and not out_path.is_dir():
-        directory, manifest_name = out_path.parent, out_path.name
-    else:
-        directory, manifest_name = out_path, "model.json"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory, manifest_name = output_location(out)
     from ... import writer
 
     if not verify:
