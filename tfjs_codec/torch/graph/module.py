@@ -33,6 +33,7 @@ import keyword
 import linecache
 import math
 import re
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -206,10 +207,7 @@ class GraphModule(nn.Module):
     _run: Callable[..., Any]
 
     def forward(self, *inputs: Any) -> Any:
-        if len(inputs) != len(self.input_names):
-            raise TypeError(
-                f"the graph takes {len(self.input_names)} input(s) ({', '.join(self.input_names)}), got {len(inputs)}"
-            )
+        _check_arity(self, inputs)
         return self._run(self, *inputs)
 
     def tfjs_state(self) -> dict[str, np.ndarray]:
@@ -218,6 +216,37 @@ class GraphModule(nn.Module):
 
     def extra_repr(self) -> str:
         return f"inputs={self.input_names}, outputs={self.output_names}, weights={len(self.weight_names)}"
+
+
+def _check_arity(module: GraphModule, inputs: tuple[Any, ...]) -> None:
+    if len(inputs) != len(module.input_names):
+        raise TypeError(
+            f"the graph takes {len(module.input_names)} input(s) ({', '.join(module.input_names)}), got {len(inputs)}"
+        )
+
+
+def _forward_calling(run: Callable[..., Any]) -> Callable[..., Any]:
+    def forward(self: GraphModule, *inputs: Any) -> Any:
+        _check_arity(self, inputs)
+        return run(self, *inputs)
+
+    return forward
+
+
+def _own_forward(module: GraphModule) -> None:
+    """Give ``module`` a ``forward`` of its own: :meth:`GraphModule.forward` as a new code object,
+    with the module's generated function in its closure.
+
+    torch.compile keeps compiled graphs and their guards per code object, and its "automatic
+    dynamic shapes" keep the sizes seen per function (file, line, name and closure). With the
+    one forward of the class, every graph model compiled in a process was the same function: a
+    second model was a recompilation of the first, its input sizes compiled as symbols (code that
+    Inductor got wrong for age after antispoof: inf and NaN, varying from call to call), and the
+    ninth model met dynamo's recompile limit.
+    """
+    shared = _forward_calling(module._run)
+    own = types.FunctionType(shared.__code__.replace(), shared.__globals__, "forward", None, shared.__closure__)
+    object.__setattr__(module, "forward", types.MethodType(own, module))
 
 
 # --------------------------------------------------------------------------
@@ -465,6 +494,7 @@ def build_graph_module(model: Model, *, share_weights: bool = False) -> GraphMod
         known = {ref: v for ref, key in const_keys.items() if isinstance(v := getattr(module, key), torch.Tensor)}
         code.nodes(graph, env, _toposort(graph, out_nodes, file, stop=stop), output_refs, stop, known)
     module.code, module._run = code.compile(args, file)
+    _own_forward(module)
     module.input_names = [i.key for i in fed]
     module.output_names = [o.key for o in outputs]
     module.input_refs = [i.ref for i in fed]
