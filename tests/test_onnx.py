@@ -26,23 +26,14 @@ from test_torch_module import LAYERS_MODELS, TOLERANCE, _arrays, _prediction
 
 #: model -> the start of the error its conversion stops on (why: docs/onnx.md).
 DOES_NOT_CONVERT: dict[str, str] = {
-    # tfjs TopK is a stable sort (ties keep index order); torch.onnx has no ONNX form of a stable sort
-    "centernet": "DispatchError: No ONNX function found for <OpOverload(op='aten.sort', overload='stable')>",
-    "movenet-multipose": "DispatchError: No ONNX function found for <OpOverload(op='aten.sort', overload='stable')>",
     # TF1/TF2 control flow, run by the graph interpreter in Python
     "faceboxes": "TfjsFormatError: faceboxes.json: modelTopology: the graph has control flow (Enter node",
     "handtrack": "TfjsFormatError: handtrack.json: modelTopology: the graph has control flow (TensorListReserve node",
     "rvm": "TfjsFormatError: rvm.json: modelTopology: the graph has control flow (Switch node",
-    # CategoryEncoding's output width is num_tokens, but its bincount of the values is data-dependent
-    "zoo_category_encoding": "GuardOnDataDependentSymNode: Could not extract specialized integer from data-dependent",
-    "zoo_category_encoding_one_hot": "GuardOnDataDependentSymNode: Could not extract specialized integer from data-",
 }
 
 #: model -> the start of onnxruntime's error running a model that converts (a translation defect).
-RUNS_WRONG: dict[str, str] = {
-    # Conv3D with dilation: the ONNX Conv node gets a bias of the wrong shape
-    "zoo_conv3d_dilation": "[ONNXRuntimeError] : 1 : FAIL : Non-zero status code returned while running Conv node",
-}
+RUNS_WRONG: dict[str, str] = {}
 
 WORKERS = 2
 

@@ -13,6 +13,7 @@ from torch import nn
 
 from .. import writer
 from ..errors import TfjsFormatError
+from ..heap import keep_freed_memory
 from ..keras3 import keras3_signs, translate
 from ..reader import Model
 from .ml5 import Ml5Meta, ml5_meta
@@ -424,7 +425,12 @@ def to_module(model: Model) -> TfjsModule | GraphModule:
             option (the message names the layer, its class and the option), a
             weight the topology needs that the manifest lacks, or a model weight
             no layer uses.
+
+    The first call in a process also sets the C heap to keep freed activations for reuse
+    (:func:`tfjs_codec.heap.keep_freed_memory`: eager calls without a page fault per 4 KiB of
+    activations, up to 2x faster; ``TFJS_CODEC_MALLOPT=0`` leaves the heap as it is).
     """
+    keep_freed_memory()
     if _is_graph_model(model):  # a GraphDef: compiled by tfjs_codec.torch.graph
         from .graph.module import build_graph_module
 

@@ -65,6 +65,38 @@ def _require_extra() -> None:
         )
 
 
+def _sort_stable(self: Any, stable: bool | None = None, dim: int = -1, descending: bool = False) -> Any:
+    """ONNX form of ``aten.sort.stable`` (tfjs TopK: ties in index order), which torch.onnx lacks:
+    ``TopK`` of the whole axis, whose ties the ONNX spec orders by index, as a stable sort does."""
+    from onnxscript import opset18 as op
+
+    size = op.Shape(self, start=dim, end=None if dim == -1 else dim + 1)  # [the axis' size]
+    return op.TopK(self, size, axis=dim, largest=descending, sorted=True)
+
+
+def _conv3d(
+    input: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Sequence[int] = (1, 1, 1),
+    padding: Sequence[int] = (0, 0, 0),
+    dilation: Sequence[int] = (1, 1, 1),
+    groups: int = 1,
+) -> Any:
+    """``aten.conv3d`` as one ONNX ``Conv``: torch.onnx 2.13 gives a Conv3D without bias a zero
+    bias of shape ``[out, 2]``, which onnxruntime refuses (its optimizer, ``optimize=True``, happens
+    to drop it)."""
+    from onnxscript import opset18 as op
+
+    args = (input, weight) if bias is None else (input, weight, bias)
+    return op.Conv(*args, strides=list(stride), pads=list(padding) * 2, dilations=list(dilation), group=groups)
+
+
+def _translations() -> dict[Any, Any]:
+    """The ONNX translations to_onnx adds to (or puts in place of) torch.onnx's."""
+    return {torch.ops.aten.sort.stable: _sort_stable, torch.ops.aten.conv3d.default: _conv3d}
+
+
 def _layers_inputs(model: Model, net: TfjsModule) -> list[InputSpec]:
     topo = model.json.get("modelTopology") or {}
     topo = topo.get("model_config", topo)
@@ -287,6 +319,7 @@ def to_onnx(
                 dynamo=True,
                 dynamic_shapes=dynamic_shapes,
                 optimize=optimize,
+                custom_translation_table=_translations(),
                 verbose=False,
             )
 

@@ -75,6 +75,13 @@ class CategoryEncoding(TfjsLayer):
                 f"layer {self.tfjs_name!r} ({self.tfjs_class}): output_mode {self.mode!r} needs inputs of rank <= 2, "
                 f"got shape {list(x.shape)}"
             )
+        if torch.compiler.is_compiling():
+            # traced (torch.export, ONNX, torch.compile): nothing may depend on the values, so no
+            # range check (tfjs raises; the program counts an id outside [0, num_tokens) nowhere)
+            # and the counts are comparisons with every token instead of a scatter
+            hits = ids.unsqueeze(-1) == torch.arange(self.num_tokens, device=x.device)
+            counts = hits.to(torch.float32).sum(1)
+            return counts if self.mode == "count" else counts.clamp(max=1.0)
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.num_tokens):
             raise ValueError(
                 f"layer {self.tfjs_name!r} ({self.tfjs_class}): input values must be in [0, {self.num_tokens})"

@@ -225,12 +225,26 @@ def _pad_hw(x: torch.Tensor, lrtb: tuple[int, int, int, int], fmt: str, value: f
 # convolutions
 
 
-def _conv_core(node: Node, x: torch.Tensor, w: torch.Tensor, *, depthwise: bool) -> tuple[torch.Tensor, str]:
-    """The (unfused) convolution, output in NCHW, and the node's data format."""
+def _conv_core(
+    node: Node, x: torch.Tensor, w: torch.Tensor, *, depthwise: bool, bias: torch.Tensor | None = None
+) -> tuple[torch.Tensor, str]:
+    """The convolution (plus a per-channel ``bias``, added by the kernel), output in NCHW, and
+    the node's data format.
+
+    The filter ``w`` is tfjs' ``[kh, kw, in, out]``; the kernel reads it as the permuted view
+    ``[out, in, kh, kw]``, which costs no copy when the module holds the filter in the memory
+    order :func:`~.module.conv_filter_memory` gives it (as :func:`~.module.build_graph_module` does)."""
     fmt, strides, dil = node.cached("conv", _conv_params)
     xn = _to_nchw(x, fmt)
     kh, kw, cin, cout = w.shape
     pads = _pads(node, (xn.shape[2], xn.shape[3]), (kh, kw), strides, dil, fmt)
+    if fmt == "NHWC" and not depthwise and (kh, kw) == strides == (1, 1) and pads == [(0, 0), (0, 0)] and x.shape[3] == cin:
+        # a pointwise convolution is a matmul on the NHWC pixels (tfjs' layout: no copy of the
+        # channels-last input or of the filter, the output channels-last; torch's kernel for a
+        # 1x1 convolution copies its bias into a channels-last output element by element)
+        pixels, filt = x.reshape(-1, cin), w.reshape(cin, cout)
+        y = pixels @ filt if bias is None else torch.addmm(bias, pixels, filt)
+        return y.reshape(x.shape[0], x.shape[1], x.shape[2], cout).permute(0, 3, 1, 2), fmt
     xp, padding = _pad_nchw(xn, pads, fmt)
     if depthwise:
         weight = w.permute(2, 3, 0, 1).reshape(cin * cout, 1, kh, kw)
@@ -238,7 +252,7 @@ def _conv_core(node: Node, x: torch.Tensor, w: torch.Tensor, *, depthwise: bool)
     else:
         weight = w.permute(3, 2, 0, 1)
         groups = xn.shape[1] // cin
-    return F.conv2d(xp, weight, None, strides, padding, dil, groups), fmt
+    return F.conv2d(xp, weight, bias, strides, padding, dil, groups), fmt
 
 
 def _bias_nchw(y: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -304,13 +318,18 @@ def _fused_args(node: Node, args: tuple[Any, ...]) -> tuple[torch.Tensor, str | 
 
 def _fused_conv(node: Node, x: torch.Tensor, w: torch.Tensor, args: tuple[Any, ...], depthwise: bool) -> torch.Tensor:
     bias, act, prelu_w, alpha = _fused_args(node, args)
-    y, fmt = _conv_core(node, x, w, depthwise=depthwise)
+    per_channel = bias.dim() == 1 and bias.shape[0] == w.shape[3] * (w.shape[2] if depthwise else 1)
+    same_type = bias.dtype == x.dtype == w.dtype
+    y, fmt = _conv_core(node, x, w, depthwise=depthwise, bias=bias if per_channel and same_type else None)
     if fmt == "NCHW":
-        y = _bias_nchw(y, bias)
+        if not (per_channel and same_type):
+            y = _bias_nchw(y, bias)
         if prelu_w is not None and prelu_w.dim() == 1:
             prelu_w = prelu_w.reshape(-1, 1, 1)
         return _activate(y, act, prelu_w, alpha)
-    y = _from_nchw(y, fmt) + bias
+    y = _from_nchw(y, fmt)
+    if not (per_channel and same_type):
+        y = y + bias
     return _activate(y, act, prelu_w, alpha)
 
 
