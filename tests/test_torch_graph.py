@@ -358,3 +358,25 @@ def test_docs_op_table_lists_every_supported_op():
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| family")]
     listed = {name for row in rows for name in re.findall(r"`([A-Za-z0-9_]+)`", row.split(" | ", 1)[1])}
     assert listed - {"SAME", "VALID", "EXPLICIT", "batch_dims"} == set(supported_ops()) | {"Const", "Placeholder", "NoOp"}
+
+
+def test_graph_conv_filters_are_held_for_the_kernel_and_saved_in_tfjs_order(tmp_path):
+    """A convolution filter keeps its tfjs shape and values, in the memory order torch's conv
+    kernel reads (no copy per call); edited in place, it is saved in tfjs' order."""
+    torch = require_torch()
+    tct = _tct()
+    conv, depthwise = "PartitionedCall/Conv2D/filter", "PartitionedCall/depthwise/filter_in"
+    with tc.load(FIXTURES / "graph_convnet") as model:
+        net = tct.to_module(model)
+        w, dw = getattr(net, net.weight_names[conv]), getattr(net, net.weight_names[depthwise])
+        assert np.array_equal(w.detach().numpy(), model.weights[conv])
+        assert np.array_equal(dw.detach().numpy(), model.weights[depthwise])
+        assert w.permute(3, 2, 0, 1).is_contiguous(memory_format=torch.channels_last)
+        kh, kw, cin, m = dw.shape
+        assert dw.permute(2, 3, 0, 1).reshape(cin * m, 1, kh, kw).data_ptr() == dw.data_ptr()
+        with torch.no_grad():
+            w.mul_(2.0)
+        tct.save_module(tmp_path / "out", net, like=model)
+        want = model.weights[conv] * np.float32(2.0)
+    with tc.load(tmp_path / "out") as saved:
+        assert np.array_equal(saved.weights[conv], want)
