@@ -277,37 +277,25 @@ def _signature_io(model: Model, graph: GraphDef, file: str) -> tuple[list[Tensor
     return inputs, outputs
 
 
-def conv_filter_memory(w: torch.Tensor, *, depthwise: bool) -> torch.Tensor:
+def conv_filter_memory(w: torch.Tensor) -> torch.Tensor:
     """A copy of the ``[kh, kw, in, out]`` filter ``w`` with the same shape and values, in the
-    memory order torch's CPU kernels read it: ``out, kh, kw, in`` (channels-last ``[out, in, kh,
-    kw]``), or for a depthwise filter ``in, out, kh, kw`` (what the grouped kernel reads).
+    memory order torch's CPU kernels read it: ``out, kh, kw, in`` (its ``[out, in, kh, kw]``
+    permutation channels-last).
 
-    With tfjs' own order the kernel copies the permuted filter on every call (1.3 ms of
-    facemesh's 6 ms for its last 1404-channel filter in one thread)."""
-    order = (1, 2, 3, 0) if not depthwise else (2, 3, 0, 1)
-    inverse = [order.index(i) for i in range(4)]
-    return w.permute(*inverse).contiguous().permute(*order)
-
-
-#: convolution ops -> whether their filter (input 1) is a depthwise one
-_CONV_FILTER_INPUT = {
-    "Conv2D": False,
-    "_FusedConv2D": False,
-    "DepthwiseConv2dNative": True,
-    "DepthwiseConv2d": True,
-    "FusedDepthwiseConv2dNative": True,
-}
+    With tfjs' own order the kernel copies the permuted filter on every eager call (1.3 ms of
+    facemesh's 6 ms for its last 1404-channel filter in one thread). Depthwise filters stay in
+    tfjs' order: theirs are small, and with them in the grouped kernel's order Inductor compiled
+    blazeface 2x slower (18.9 against 9.4 ms a call)."""
+    return w.permute(3, 0, 1, 2).contiguous().permute(1, 2, 3, 0)
 
 
-def _conv_filters(nodes: Sequence[Node]) -> dict[str, bool]:
-    """Node names of the constants the graph uses as convolution filters (-> depthwise or not):
-    the module holds those in the memory order torch's kernels read (same shape and values)."""
-    found: dict[str, bool] = {}
-    for node in nodes:
-        depthwise = _CONV_FILTER_INPUT.get(node.op)
-        if depthwise is not None and len(node.inputs) > 1:
-            found.setdefault(parse_ref(node.inputs[1])[0], depthwise)
-    return found
+#: convolution ops whose filter (input 1) the module holds in the memory order of conv_filter_memory
+_CONV_OPS = ("Conv2D", "_FusedConv2D")
+
+
+def _conv_filters(nodes: Sequence[Node]) -> set[str]:
+    """Node names of the constants the graph uses as (not depthwise) convolution filters."""
+    return {parse_ref(n.inputs[1])[0] for n in nodes if n.op in _CONV_OPS and len(n.inputs) > 1}
 
 
 def _const_value(model: Model, node: Node, *, share: bool = False) -> Any:
@@ -495,14 +483,14 @@ def build_graph_module(model: Model, *, share_weights: bool = False) -> GraphMod
     taken: set[str] = set(dir(module)) | {"self", "code"}
     weight_names: dict[str, str] = {}
     const_keys: dict[str, str] = {}  # "node:0" -> attribute
-    filters = {} if share_weights else _conv_filters(needed_nodes + body_nodes)
+    filters = set() if share_weights else _conv_filters(needed_nodes + body_nodes)
     for node in [graph.nodes[n] for n in needed if n not in stop] + body_nodes:
         name = node.name
         if node.op != "Const":
             continue
         value = _const_value(model, node, share=share_weights)
         if name in filters and isinstance(value, torch.Tensor) and value.dim() == 4:
-            value = conv_filter_memory(value, depthwise=filters[name])
+            value = conv_filter_memory(value)
         key = _identifier(name, taken)
         if isinstance(value, torch.Tensor):
             if value.is_floating_point() or value.is_complex():
