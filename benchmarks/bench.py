@@ -457,15 +457,27 @@ def import_time(runs: int = 11) -> tuple[float, float, float]:
 # ---------------------------------------------------------------- report
 
 
-def machine() -> list[str]:
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo), else what ``platform`` says."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def load_average() -> str:
+    """The machine's 1, 5 and 15 minute load averages, or 'n/a'."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def machine() -> list[str]:
+    cpu = cpu_name()
     mem = ""
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
@@ -480,10 +492,7 @@ def machine() -> list[str]:
     except (OSError, IndexError):
         pass
     thp = memadvice.thp_settings()
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "n/a"
+    load = load_average()
     lines = [
         f"- CPU: {cpu}, {os.cpu_count()} logical cores; {mem}",
         f"- OS: {platform.system()} {platform.release()}; page size {shards.mmap.PAGESIZE} bytes; "

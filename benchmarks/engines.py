@@ -365,30 +365,15 @@ def machine(node: str) -> list[str]:
     """The machine lines of the report."""
     import onnxruntime
     import torch
+    from bench import cpu_name, load_average
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    thp = {}
-    for key in ("enabled", "defrag"):
-        try:
-            text = Path(f"/sys/kernel/mm/transparent_hugepage/{key}").read_text()
-            thp[key] = text[text.index("[") + 1 : text.index("]")]
-        except (OSError, ValueError):
-            thp[key] = "n/a"
-    try:
-        load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        load = "n/a"
+    from tfjs_codec.memadvice import thp_settings
+
+    cpu, thp, load = cpu_name(), thp_settings(), load_average()
     node_version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     return [
         f"- CPU: {cpu}, {os.cpu_count()} logical cores; torch's CPU capability: {torch.backends.cpu.get_cpu_capability()}",
-        f"- transparent huge pages: enabled = {thp['enabled']}, defrag = {thp['defrag']}; "
+        f"- transparent huge pages: enabled = {thp.get('enabled', 'n/a')}, defrag = {thp.get('defrag', 'n/a')}; "
         f"load average at the end of the run: {load}",
         f"- {platform.system()} {platform.release()}; Python {platform.python_version()}, torch {torch.__version__}, "
         f"onnxruntime {onnxruntime.__version__}, Node {node_version}",

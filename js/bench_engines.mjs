@@ -23,7 +23,7 @@ import readline from 'node:readline';
 import {createRequire} from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import {setWasmPaths, getThreadsCount} from '@tensorflow/tfjs-backend-wasm';
-import {readManifest, loadWeightsFromManifest} from './common.mjs';
+import {fsGraphHandler} from './common.mjs';
 
 const backend = process.argv[2];
 if (!['wasm', 'cpu'].includes(backend)) {
@@ -51,15 +51,6 @@ let model = null;
 let feeds = null;
 let names = null;
 let dynamic = false;
-
-function fsGraphHandler(file) {
-  return {
-    load: async () => {
-      const {dir, modelJSON} = readManifest(file);
-      return tf.io.getModelArtifactsForJSON(modelJSON, async (m) => loadWeightsFromManifest(dir, m));
-    },
-  };
-}
 
 function readInput(spec) {
   const b = fs.readFileSync(spec.file);

@@ -110,3 +110,13 @@ export function prettyJSON(v, indent = '') {
 export function writeJSON(file, obj) {
   fs.writeFileSync(file, prettyJSON(obj) + '\n');
 }
+
+/** A tf.io IOHandler loading the graph or layers model at `file` (a model.json or its folder) from disk. */
+export function fsGraphHandler(file) {
+  return {
+    load: async () => {
+      const {dir, modelJSON} = readManifest(file);
+      return tf.io.getModelArtifactsForJSON(modelJSON, async (m) => loadWeightsFromManifest(dir, m));
+    },
+  };
+}

@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import {tf, initTf, readManifest, loadWeightsFromManifest, writeJSON} from './common.mjs';
+import {tf, initTf, fsGraphHandler, writeJSON} from './common.mjs';
 
 // graph_executor warns on every executeAsync of a graph without dynamic ops: not news here.
 const consoleWarn = console.warn;
@@ -126,15 +126,6 @@ function nudge(f32, dir) {
     else bits[i] -= 1;
   }
   return out;
-}
-
-function fsGraphHandler(file) {
-  return {
-    load: async () => {
-      const {dir, modelJSON} = readManifest(file);
-      return tf.io.getModelArtifactsForJSON(modelJSON, async (m) => loadWeightsFromManifest(dir, m));
-    },
-  };
 }
 
 function sha256(file) {

@@ -315,19 +315,17 @@ def _fused_args(node: Node, args: tuple[Any, ...]) -> tuple[torch.Tensor, str | 
 
 def _fused_conv(node: Node, x: torch.Tensor, w: torch.Tensor, args: tuple[Any, ...], depthwise: bool) -> torch.Tensor:
     bias, act, prelu_w, alpha = _fused_args(node, args)
-    per_channel = bias.dim() == 1 and bias.shape[0] == w.shape[3] * (w.shape[2] if depthwise else 1)
-    same_type = bias.dtype == x.dtype == w.dtype
-    y, fmt = _conv_core(node, x, w, depthwise=depthwise, bias=bias if per_channel and same_type else None)
+    out_channels = w.shape[3] * (w.shape[2] if depthwise else 1)
+    # a per-channel bias of the conv's dtype goes to the conv; any other broadcast is added here
+    to_conv = bias.dim() == 1 and bias.shape[0] == out_channels and bias.dtype == x.dtype == w.dtype
+    y, fmt = _conv_core(node, x, w, depthwise=depthwise, bias=bias if to_conv else None)
     if fmt == "NCHW":
-        if not (per_channel and same_type):
-            y = _bias_nchw(y, bias)
+        y = y if to_conv else _bias_nchw(y, bias)
         if prelu_w is not None and prelu_w.dim() == 1:
             prelu_w = prelu_w.reshape(-1, 1, 1)
         return _activate(y, act, prelu_w, alpha)
     y = _from_nchw(y, fmt)
-    if not (per_channel and same_type):
-        y = y + bias
-    return _activate(y, act, prelu_w, alpha)
+    return _activate(y if to_conv else y + bias, act, prelu_w, alpha)
 
 
 @register("_FusedConv2D")
